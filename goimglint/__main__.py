@@ -1,0 +1,3 @@
+from goimglint.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Facts stage: everything rules may know about an image, derived from its merged filesystem."""
