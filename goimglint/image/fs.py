@@ -64,6 +64,13 @@ class MergedFS:
         self._children: dict[str, dict[str, None]] = {"/": {}}
         self.layer_count = 0
 
+    @classmethod
+    def from_directory(cls, root: str) -> MergedFS:
+        """A root filesystem directory on the host, read as a single layer."""
+        fs = cls()
+        fs.apply_layer(0, members_from_directory(root))
+        return fs
+
     # -- building -------------------------------------------------------------------------
 
     def apply_layer(self, index: int, members: Iterable[LayerMember]) -> None:
@@ -251,3 +258,51 @@ class MergedFS:
             e = self._entries[path]
             if e.kind is EntryKind.FILE:
                 yield e
+
+
+def members_from_directory(root: str) -> list[LayerMember]:
+    """A root filesystem directory as one layer: nothing below ``root`` is followed or
+    opened except regular files' first bytes; contents are referenced in place."""
+    import os
+    import stat as st
+
+    out: list[LayerMember] = []
+    root = os.path.abspath(root)
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                items = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        for item in items:
+            try:
+                info = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            rel = "/" + os.path.relpath(item.path, root).replace(os.sep, "/")
+            mode = info.st_mode
+            perm = st.S_IMODE(mode)
+            common = (perm, info.st_uid, info.st_gid)
+            if st.S_ISDIR(mode):
+                out.append(LayerMember(rel, EntryKind.DIR, *common, 0))
+                stack.append(item.path)
+            elif st.S_ISLNK(mode):
+                out.append(LayerMember(rel, EntryKind.SYMLINK, *common, 0,
+                                       linkname=os.readlink(item.path)))
+            elif st.S_ISREG(mode):
+                try:
+                    with open(item.path, "rb") as fh:
+                        magic = fh.read(4)
+                except OSError:
+                    magic = b""
+                out.append(LayerMember(rel, EntryKind.FILE, *common, info.st_size,
+                                       content=ContentRef(item.path, 0, info.st_size),
+                                       magic=magic))
+            else:
+                kind = (EntryKind.CHAR if st.S_ISCHR(mode) else EntryKind.BLOCK
+                        if st.S_ISBLK(mode) else EntryKind.FIFO)
+                out.append(LayerMember(rel, kind, *common, 0))
+    out.sort(key=lambda m: m.path)
+    return out

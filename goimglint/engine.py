@@ -1,0 +1,72 @@
+"""Run the pipeline for each input: open targets, load each image into a merged filesystem in a
+temp dir, derive facts, run the rules. Reporters get the results; nothing here prints."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from goimglint.facts.model import ImageFacts
+from goimglint.findings import Finding
+from goimglint.image.model import Platform
+
+StatusFn = Callable[[str], None]
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Facts and raw findings of one image target."""
+
+    spec: str  # the input as the user named it
+    source_format: str
+    facts: ImageFacts
+    findings: list[Finding]
+
+
+def run_checks(facts: ImageFacts, select: Iterable[str] | None = None) -> list[Finding]:
+    """Every finding of every rule (or of the selected rules), in rule-id order."""
+    from goimglint.checks import all_checks
+
+    wanted = set(select) if select is not None else None
+    findings: list[Finding] = []
+    for rule_id, check in sorted(all_checks().items()):
+        if wanted is not None and rule_id not in wanted:
+            continue
+        findings.extend(check(facts))
+    return findings
+
+
+def analyse(
+    specs: list[str],
+    image: str | None = None,
+    platform: Platform | None = None,
+    today: str = "",
+    with_findings: bool = True,
+    status: StatusFn | None = None,
+    progress: ProgressFn | None = None,
+) -> Iterator[Analysis]:
+    """Yield one Analysis per image target of every input, each loaded in its own temp dir
+    that is removed before the next one is loaded (and on any error or interrupt)."""
+    from goimglint.facts.collect import collect_facts
+    from goimglint.image.archive import open_targets
+
+    for spec in specs:
+        open_dir = tempfile.mkdtemp(prefix="goimglint-")
+        try:
+            targets = open_targets(spec, open_dir, image=image, platform=platform)
+            for target in targets:
+                load_dir = tempfile.mkdtemp(prefix="goimglint-", dir=open_dir)
+                try:
+                    if status is not None:
+                        status(f"reading {target.reference}")
+                    loaded = target.load(load_dir, progress=progress)
+                    facts = collect_facts(loaded, today=today)
+                    findings = run_checks(facts) if with_findings else []
+                    yield Analysis(spec, loaded.source_format, facts, findings)
+                finally:
+                    shutil.rmtree(load_dir, ignore_errors=True)
+        finally:
+            shutil.rmtree(open_dir, ignore_errors=True)

@@ -1,0 +1,99 @@
+"""Derive ImageFacts from a loaded image: find the binaries worth reporting on and ask each
+fact module about them. This is the only place the facts stage reads the merged filesystem
+on behalf of rules."""
+
+from __future__ import annotations
+
+import posixpath
+
+from goimglint.errors import PathLoopError
+from goimglint.facts.elf import ElfError, parse_elf
+from goimglint.facts.gofacts import collect_dns_facts, collect_go_facts
+from goimglint.facts.linkage import collect_load_facts, collect_system_facts
+from goimglint.facts.model import BinaryFacts, ImageFacts
+from goimglint.image.archive import Image, repository_of
+from goimglint.image.fs import MergedFS
+from goimglint.image.model import Entry, EntryKind, ImageConfig
+
+# Binaries larger than this are not read whole (a crafted size could exhaust memory).
+MAX_BINARY_BYTES = 1024 * 1024 * 1024
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def entrypoint_argv(config: ImageConfig) -> list[str]:
+    """The command the runtime starts: Entrypoint followed by Cmd."""
+    return list(config.entrypoint or []) + list(config.cmd or [])
+
+
+def find_executable(fs: MergedFS, config: ImageConfig, name: str) -> str | None:
+    """Where the runtime would find argv[0]: a name with a slash is taken relative to
+    WorkingDir, a bare name is searched in the image's PATH (runc's lookup)."""
+    cwd = config.working_dir or "/"
+    try:
+        if "/" in name:
+            return fs.resolve(name, cwd=cwd)
+        path_var = config.env_map().get("PATH", DEFAULT_PATH)
+        for d in path_var.split(":"):
+            candidate = posixpath.join(d or ".", name)
+            resolved = fs.resolve(candidate, cwd=cwd)
+            if resolved is not None:
+                entry = fs.entry(resolved)
+                if entry is not None and entry.kind is EntryKind.FILE and entry.mode & 0o111:
+                    return resolved
+    except PathLoopError:
+        return None
+    return None
+
+
+def _is_candidate(entry: Entry) -> bool:
+    return (entry.kind is EntryKind.FILE and entry.magic == b"\x7fELF"
+            and bool(entry.mode & 0o111))
+
+
+def collect_facts(image: Image, today: str = "") -> ImageFacts:
+    fs, config = image.fs, image.config
+    facts = ImageFacts(
+        reference=image.reference,
+        repository=repository_of(image.reference),
+        platform=str(config.platform) if config.platform.architecture else "",
+        config=config,
+        layers=image.layers,
+    )
+    if today and hasattr(facts, "today"):
+        facts.today = today  # type: ignore[attr-defined]
+    argv = entrypoint_argv(config)
+    entry_target = find_executable(fs, config, argv[0]) if argv else None
+    facts.system = collect_system_facts(fs, config)
+    facts.dns = collect_dns_facts(fs, config)
+    for entry in fs.walk_files():
+        is_entry = entry.path == entry_target
+        if not (_is_candidate(entry) or (is_entry and entry.magic == b"\x7fELF")):
+            continue
+        binary = _binary_facts(fs, config, facts, entry, is_entry)
+        if binary is not None:
+            facts.binaries.append(binary)
+    return facts
+
+
+def _binary_facts(fs: MergedFS, config: ImageConfig, facts: ImageFacts, entry: Entry,
+                  is_entry: bool) -> BinaryFacts | None:
+    common = dict(path=entry.path, size=entry.size, mode=entry.mode, uid=entry.uid,
+                  gid=entry.gid, layer=entry.layer, is_entrypoint=is_entry)
+    if entry.size > MAX_BINARY_BYTES:
+        facts.notes.append(f"{entry.path}: {entry.size} bytes, over the read limit; skipped")
+        return BinaryFacts(elf=None, elf_error="over the size limit", **common)  # type: ignore[arg-type]
+    data = fs.read_entry(entry)
+    if data is None:
+        return None
+    try:
+        elf = parse_elf(data)
+    except ElfError as exc:
+        if not is_entry:
+            return None
+        return BinaryFacts(elf=None, elf_error=str(exc), **common)  # type: ignore[arg-type]
+    go = collect_go_facts(data, elf)
+    if go is None and not is_entry:
+        return None
+    binary = BinaryFacts(elf=elf, go=go, **common)  # type: ignore[arg-type]
+    binary.load = collect_load_facts(fs, config, facts.system, entry.path, elf)
+    return binary

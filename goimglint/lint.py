@@ -1,0 +1,131 @@
+"""The lint command: analyse every input, present findings, write the report, pick the exit
+code. Kept apart from cli.py so that it can be driven without a command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from goimglint.image.model import Platform
+
+
+class ProgressSink(Protocol):
+    def status(self, label: str) -> None: ...
+    def update(self, done: int, total: int) -> None: ...
+    def clear(self) -> None: ...
+
+
+class _NoProgress:
+    def status(self, label: str) -> None:
+        pass
+
+    def update(self, done: int, total: int) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+@dataclass
+class LintOptions:
+    images: list[str]
+    format: str = "text"
+    output: Path | None = None
+    fail_on: str | None = None
+    platform: Platform | None = None
+    image: str | None = None
+    config: Path | None = None
+    dockerfile: Path | None = None
+    baseline: Path | None = None
+    write_baseline: Path | None = None
+    today: str = ""
+    quiet: bool = False
+    progress: Any = field(default_factory=_NoProgress)
+
+
+LEVEL_RANK = {"note": 1, "warning": 2, "error": 3}
+
+
+def run_lint(opts: LintOptions) -> int:
+    from goimglint import config as config_mod
+    from goimglint.catalog import load_catalog
+    from goimglint.engine import analyse
+    from goimglint.present import ImageContext, TargetResult, present_findings
+
+    catalog = load_catalog()
+    settings = config_mod.load_config(opts.config, Path.cwd())
+    results: list[TargetResult] = []
+    try:
+        for analysis in analyse(opts.images, image=opts.image, platform=opts.platform,
+                                today=opts.today, status=opts.progress.status,
+                                progress=opts.progress.update):
+            facts = analysis.facts
+            context = ImageContext(
+                reference=facts.reference, repository=facts.repository,
+                platform=facts.platform, layers=facts.layers,
+                history=facts.config.history, labels=facts.config.labels,
+            )
+            findings = present_findings(analysis.findings, catalog, context)
+            findings = config_mod.apply_config(findings, settings, context)
+            results.append(TargetResult(context=context, findings=findings,
+                                        notes=list(facts.notes)))
+    finally:
+        opts.progress.clear()
+
+    if opts.baseline is not None:
+        from goimglint.baseline import filter_baseline
+
+        results = filter_baseline(results, opts.baseline)
+    if opts.write_baseline is not None:
+        from goimglint.baseline import write_baseline
+
+        write_baseline(results, opts.write_baseline)
+
+    text = _render(opts, results, catalog)
+    _write(text, opts.output)
+    fail_on = opts.fail_on or getattr(settings, "fail_on", None) or "error"
+    return exit_code(results, fail_on)
+
+
+def _render(opts: LintOptions, results: list[Any], catalog: Any) -> str:
+    if opts.format == "json":
+        from goimglint.report.json import render_json
+
+        return render_json(results, catalog)
+    if opts.format == "sarif":
+        from goimglint.report.sarif import render_sarif
+
+        return render_sarif(results, catalog,
+                            str(opts.dockerfile) if opts.dockerfile is not None else None)
+    from goimglint.report.text import render_text
+
+    color = opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    text = render_text(results, catalog, color)
+    if opts.quiet:
+        text = "\n".join(line for line in text.splitlines()
+                         if not line.startswith(("Summary", "summary"))) + "\n"
+    return text
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, output)
+
+
+def exit_code(results: list[Any], fail_on: str) -> int:
+    if fail_on == "never":
+        return 0
+    floor = LEVEL_RANK[fail_on]
+    for result in results:
+        for f in result.findings:
+            if not f.suppressed and LEVEL_RANK[f.level.value] >= floor:
+                return 1
+    return 0
