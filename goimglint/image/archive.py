@@ -21,7 +21,7 @@ from typing import Any
 
 from goimglint.errors import InputError, UsageError
 from goimglint.image.fs import LayerMember, MergedFS, normalize_member_name
-from goimglint.image.layer import BlobRef, sniff_compression, scan_layer
+from goimglint.image.layer import BlobRef, scan_layer, sniff_compression
 from goimglint.image.model import (
     ContentRef,
     EntryKind,
@@ -595,7 +595,9 @@ def _load_single_elf(reference: str, path: str) -> Image:
 
 
 def _repository(reference: str) -> str:
-    """Reference without tag or digest: registry:5000/team/app:1.2@sha256:.. -> registry:5000/team/app."""
+    """Reference without tag or digest.
+
+    registry:5000/team/app:1.2@sha256:.. -> registry:5000/team/app"""
     ref = reference.split("@", 1)[0]
     slash = ref.rfind("/")
     colon = ref.rfind(":")

@@ -7,18 +7,33 @@ the bytes of members that later stages may need (ELF files, ``#!`` scripts, file
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
-import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from goimglint.errors import InputError
 from goimglint.image.fs import LayerMember, normalize_member_name
 from goimglint.image.model import ContentRef, EntryKind
+from goimglint.image.tarstream import (
+    BLOCKDEV,
+    CHAR,
+    DIRECTORY,
+    FIFO,
+    HARDLINK,
+    SYMLINK,
+    ByteStream,
+    TarFormatError,
+    TarMember,
+    iter_tar,
+)
+
+try:  # ISA-L inflates gzip 2-3x faster than zlib, with the same API; optional
+    from isal import isal_zlib as _zlib  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - isal is a declared dependency
+    _zlib = zlib  # type: ignore[no-redef,unused-ignore]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -30,6 +45,7 @@ BOMB_FLOOR = 256 * 1024 * 1024
 MAX_KEPT_TEXT = 16 * 1024 * 1024
 KEEP_DIRS = ("/etc/",)
 COPY_CHUNK = 1024 * 1024
+OUT_CHUNK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,26 +103,11 @@ class FileWindow(io.RawIOBase):
         return n
 
 
-class _BombGuard(io.RawIOBase):
-    """Counts decompressed bytes and stops a stream that inflates beyond reason."""
-
-    def __init__(self, inner: IO[bytes], stored: int, what: str) -> None:
-        super().__init__()
-        self._inner, self._limit, self._seen, self._what = inner, max(
-            BOMB_FLOOR, stored * BOMB_RATIO), 0, what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buf))
-        n = len(data)
-        self._seen += n
-        if self._seen > self._limit:
-            raise InputError(f"{self._what}: decompresses to over {self._limit} bytes "
-                             f"(ratio over {BOMB_RATIO}), refusing a decompression bomb")
-        memoryview(buf)[:n] = data
-        return n
+KINDS = {
+    ord("0"): EntryKind.FILE, HARDLINK: EntryKind.FILE, DIRECTORY: EntryKind.DIR,
+    SYMLINK: EntryKind.SYMLINK, CHAR: EntryKind.CHAR, BLOCKDEV: EntryKind.BLOCK,
+    FIFO: EntryKind.FIFO,
+}
 
 
 def sniff_compression(head: bytes) -> str:
@@ -115,22 +116,6 @@ def sniff_compression(head: bytes) -> str:
     if head.startswith(ZSTD_MAGIC):
         return "zstd"
     return "none"
-
-
-def _kind_of(info: tarfile.TarInfo) -> EntryKind | None:
-    if info.isreg():
-        return EntryKind.FILE
-    if info.isdir():
-        return EntryKind.DIR
-    if info.issym():
-        return EntryKind.SYMLINK
-    if info.ischr():
-        return EntryKind.CHAR
-    if info.isblk():
-        return EntryKind.BLOCK
-    if info.isfifo():
-        return EntryKind.FIFO
-    return None
 
 
 def _worth_keeping(path: str, magic: bytes, size: int) -> bool:
@@ -145,127 +130,189 @@ def _worth_keeping(path: str, magic: bytes, size: int) -> bool:
 class LayerScan:
     members: list[LayerMember]
     compression: str
+    uncompressed_size: int = 0
 
 
-def scan_layer(blob: BlobRef, spool_dir: str, label: str,
-               on_bytes: Callable[[int], None] | None = None) -> LayerScan:
+class WindowStream:
+    """ByteStream's interface over an uncompressed layer in a host file: skipping a member's
+    data is a seek, not a read."""
+
+    __slots__ = ("_reader", "_size", "offset")
+
+    def __init__(self, reader: io.BufferedReader, size: int) -> None:
+        self._reader, self._size, self.offset = reader, size, 0
+
+    def read(self, n: int) -> bytes:
+        data = self._reader.read(n)
+        self.offset += len(data)
+        return data
+
+    def skip(self, n: int) -> int:
+        target = min(self.offset + n, self._size)
+        self._reader.seek(target)
+        done, self.offset = target - self.offset, target
+        return done
+
+    def copy(self, n: int, write: Callable[[bytes], object]) -> int:
+        data = self.read(n)
+        write(data)
+        return len(data)
+
+
+def _raw_chunks(fh: IO[bytes], offset: int, size: int) -> Iterator[bytes]:
+    fh.seek(offset)
+    left = size
+    while left > 0:
+        chunk = fh.read(min(COPY_CHUNK, left))
+        if not chunk:
+            raise InputError("layer blob ends before its recorded size")
+        left -= len(chunk)
+        yield chunk
+
+
+def _gzip_chunks(raw: Iterator[bytes], limit: int, label: str) -> Iterator[bytes]:
+    """Inflate a (possibly multi-member) gzip stream in bounded pieces."""
+    inflater: Any = _zlib.decompressobj(31)
+    total = 0
+    pending = b""
+    for data in raw:
+        pending = data
+        while pending:
+            out = inflater.decompress(pending, OUT_CHUNK)
+            pending = inflater.unconsumed_tail
+            total += len(out)
+            if total > limit:
+                raise _bomb(label, limit)
+            if out:
+                yield out
+            if inflater.eof:
+                rest = inflater.unused_data + pending
+                if not rest.startswith(GZIP_MAGIC):
+                    # gzip(1) ignores trailing padding after the last member; so do we.
+                    return
+                inflater = _zlib.decompressobj(31)
+                pending = rest
+    if not inflater.eof:
+        raise InputError(f"{label}: gzip stream is truncated (unexpected end of data)")
+
+
+def _zstd_chunks(fh: IO[bytes], blob: BlobRef, limit: int, label: str) -> Iterator[bytes]:
+    import zstandard  # only zstd layers pay for the import
+
+    window = io.BufferedReader(FileWindow(fh, blob.offset, blob.size), COPY_CHUNK)
+    reader = zstandard.ZstdDecompressor().stream_reader(window, read_across_frames=True)
+    total = 0
+    try:
+        while chunk := reader.read(OUT_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise _bomb(label, limit)
+            yield chunk
+    except zstandard.ZstdError as exc:
+        raise InputError(f"{label}: corrupt zstd stream ({exc})") from None
+
+
+def _bomb(label: str, limit: int) -> InputError:
+    return InputError(f"{label}: decompresses to over {limit} bytes (ratio over {BOMB_RATIO}); "
+                      "refusing a decompression bomb")
+
+
+def scan_layer(blob: BlobRef, spool_dir: str, label: str) -> LayerScan:
     """List every member of the layer stored in ``blob``; ``label`` names it in errors."""
     with open(blob.host_path, "rb") as fh:
-        window = FileWindow(fh, blob.offset, blob.size)
-        head = window.read(4) if blob.size else b""
-        window.seek(0)
-        compression = sniff_compression(head)
+        fh.seek(blob.offset)
+        compression = sniff_compression(fh.read(4) if blob.size else b"")
+        limit = max(BOMB_FLOOR, blob.size * BOMB_RATIO)
+        stream: Any
+        if compression == "none":
+            window = FileWindow(fh, blob.offset, blob.size)
+            stream = WindowStream(io.BufferedReader(window, 64 * 1024), blob.size)
+        elif compression == "gzip":
+            stream = ByteStream(_gzip_chunks(_raw_chunks(fh, blob.offset, blob.size), limit,
+                                             label))
+        else:
+            stream = ByteStream(_zstd_chunks(fh, blob, limit, label))
+        spool = _Spool(os.path.join(spool_dir, f"layer-{blob.offset}-{id(stream)}"))
         try:
-            if compression == "none":
-                members = _scan_plain(window, blob, label)
-            else:
-                members = _scan_compressed(window, blob, compression, spool_dir, label)
-        except InputError:
-            raise
-        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
+            members = _read_members(stream, blob, compression, spool, label)
+        except TarFormatError as exc:
             raise InputError(f"{label}: corrupt or truncated layer ({compression}): "
-                             f"{_reason(exc)}") from None
-    if on_bytes is not None:
-        on_bytes(blob.size)
-    return LayerScan(members, compression)
+                             f"{exc}") from None
+        except (zlib.error, _zlib.error) as exc:
+            raise InputError(f"{label}: corrupt gzip stream ({exc})") from None
+        except OSError as exc:
+            if type(exc).__module__.startswith("isal") or "gzip" in str(exc).lower():
+                raise InputError(f"{label}: corrupt gzip stream ({exc})") from None
+            raise
+        finally:
+            spool.close()
+    return LayerScan(members, compression, stream.offset)
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:200]
+class _Spool:
+    """Append-only file holding the kept bytes of one compressed layer."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fh: IO[bytes] | None = None
+
+    def writer(self) -> IO[bytes]:
+        if self._fh is None:
+            self._fh = open(self.path, "wb")
+        return self._fh
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
 
 
-def _member(info: tarfile.TarInfo, kind: EntryKind, path: str, content: ContentRef | None,
+def _read_members(stream: Any, blob: BlobRef, compression: str, spool: _Spool, label: str
+                  ) -> list[LayerMember]:
+    members: list[LayerMember] = []
+    in_place = compression == "none"
+    for m in iter_tar(stream):
+        path = normalize_member_name(m.name)
+        kind = KINDS.get(m.type)
+        if path is None or kind is None:
+            continue
+        content, magic = None, b""
+        if m.type == ord("0"):
+            if in_place:
+                if m.offset + m.size > blob.size:
+                    raise InputError(f"{label}: {path} claims {m.size} bytes past the end of "
+                                     "the layer")
+                content = ContentRef(blob.host_path, blob.offset + m.offset, m.size)
+                magic = stream.read(min(4, m.size))
+            elif m.size:
+                magic = stream.read(min(4, m.size))
+                if _worth_keeping(path, magic, m.size):
+                    content = _keep(stream, spool, magic, m, label, path)
+        members.append(_member(m, kind, path, content, magic))
+    return members
+
+
+def _keep(stream: Any, spool: _Spool, magic: bytes, m: TarMember, label: str, path: str
+          ) -> ContentRef:
+    out = spool.writer()
+    start = out.tell()
+    out.write(magic)
+    copied = stream.copy(m.size - len(magic), out.write)
+    if copied + len(magic) != m.size:
+        raise InputError(f"{label}: {path} truncated ({copied + len(magic)} of {m.size} bytes)")
+    return ContentRef(spool.path, start, m.size)
+
+
+def _member(m: TarMember, kind: EntryKind, path: str, content: ContentRef | None,
             magic: bytes) -> LayerMember:
-    hardlink = normalize_member_name(info.linkname) if info.islnk() else None
     return LayerMember(
         path=path,
         kind=kind,
-        mode=info.mode & 0o7777,
-        uid=info.uid,
-        gid=info.gid,
-        size=info.size if kind is EntryKind.FILE else 0,
-        linkname=info.linkname if kind is EntryKind.SYMLINK else None,
-        hardlink=hardlink,
+        mode=m.mode,
+        uid=m.uid,
+        gid=m.gid,
+        size=m.size if kind is EntryKind.FILE and m.type == ord("0") else 0,
+        linkname=m.linkname if kind is EntryKind.SYMLINK else None,
+        hardlink=normalize_member_name(m.linkname) if m.type == HARDLINK else None,
         content=content,
         magic=magic,
     )
-
-
-def _scan_plain(window: FileWindow, blob: BlobRef, label: str) -> list[LayerMember]:
-    members: list[LayerMember] = []
-    reader = io.BufferedReader(window, buffer_size=COPY_CHUNK)
-    with tarfile.open(fileobj=reader, mode="r:", errorlevel=1) as tf:
-        while True:
-            info = tf.next()
-            if info is None:
-                break
-            tf.members.clear()  # tarfile keeps every header otherwise; we keep our own list
-            path = normalize_member_name(info.name)
-            if path is None:
-                continue
-            kind = EntryKind.FILE if info.islnk() else _kind_of(info)
-            if kind is None:
-                continue
-            content, magic = None, b""
-            if info.isreg():
-                if info.offset_data + info.size > blob.size:
-                    raise InputError(f"{label}: {path} claims {info.size} bytes past the "
-                                     "end of the layer")
-                content = ContentRef(blob.host_path, blob.offset + info.offset_data, info.size)
-                if info.size:
-                    pos = reader.tell()
-                    reader.seek(info.offset_data)
-                    magic = reader.read(min(4, info.size))
-                    reader.seek(pos)
-            members.append(_member(info, kind, path, content, magic))
-    return members
-
-
-def _scan_compressed(window: FileWindow, blob: BlobRef, compression: str, spool_dir: str,
-                     label: str) -> list[LayerMember]:
-    stream: IO[bytes]
-    if compression == "gzip":
-        stream = gzip.GzipFile(fileobj=io.BufferedReader(window, COPY_CHUNK), mode="rb")
-    else:
-        import zstandard  # only zstd layers pay for the import
-
-        stream = zstandard.ZstdDecompressor().stream_reader(
-            io.BufferedReader(window, COPY_CHUNK), read_across_frames=True)
-    guarded = io.BufferedReader(_BombGuard(stream, blob.size, label), COPY_CHUNK)
-    members: list[LayerMember] = []
-    spool_path = os.path.join(spool_dir, f"spool-{os.getpid()}-{id(members)}-{blob.offset}")
-    spool: IO[bytes] | None = None
-    try:
-        with tarfile.open(fileobj=guarded, mode="r|", errorlevel=1) as tf:
-            for info in tf:
-                tf.members.clear()
-                path = normalize_member_name(info.name)
-                if path is None:
-                    continue
-                kind = EntryKind.FILE if info.islnk() else _kind_of(info)
-                if kind is None:
-                    continue
-                content, magic = None, b""
-                if info.isreg() and info.size:
-                    src = tf.extractfile(info)
-                    if src is None:
-                        raise InputError(f"{label}: cannot read {path}")
-                    magic = src.read(4)
-                    if _worth_keeping(path, magic, info.size):
-                        if spool is None:
-                            spool = open(spool_path, "wb")
-                        start = spool.tell()
-                        spool.write(magic)
-                        while chunk := src.read(COPY_CHUNK):
-                            spool.write(chunk)
-                        written = spool.tell() - start
-                        if written != info.size:
-                            raise InputError(f"{label}: {path} truncated "
-                                             f"({written} of {info.size} bytes)")
-                        content = ContentRef(spool_path, start, info.size)
-                members.append(_member(info, kind, path, content, magic))
-    finally:
-        if spool is not None:
-            spool.close()
-    return members
