@@ -7,13 +7,13 @@ the small JSON documents; layers are read when a target is loaded."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import posixpath
 import shutil
 import stat
 import sys
-import tarfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ from typing import Any
 
 from goimglint.errors import InputError, UsageError
 from goimglint.image.fs import LayerMember, MergedFS, normalize_member_name
-from goimglint.image.layer import BlobRef, scan_layer, sniff_compression
+from goimglint.image.layer import BlobRef, FileWindow, WindowStream, scan_layer, sniff_compression
 from goimglint.image.model import (
     ContentRef,
     EntryKind,
@@ -30,9 +30,11 @@ from goimglint.image.model import (
     LayerInfo,
     Platform,
 )
+from goimglint.image.tarstream import HARDLINK, SYMLINK, TarFormatError, TarMember, iter_tar
 
 MAX_JSON = 32 * 1024 * 1024  # manifests, indexes and configs are small
 MAX_INDEX_DEPTH = 8
+MAX_ARCHIVE_ENTRIES = 1_000_000
 MAX_LINK_HOPS = 40
 OCI_INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json",
@@ -226,24 +228,20 @@ class _TarStore(_Store):
     def __init__(self, path: str, describe: str) -> None:
         super().__init__(describe)
         self.path = path
-        self.entries: dict[str, tarfile.TarInfo] = {}
-        try:
-            with tarfile.open(path, mode="r:", errorlevel=1) as tf:
-                while True:
-                    info = tf.next()
-                    if info is None:
-                        break
-                    tf.members.clear()
-                    name = normalize_member_name(info.name)
-                    if name is not None:
-                        self.entries[name.lstrip("/")] = info
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise InputError(f"{describe}: not a readable tar archive ({exc})") from None
+        self.entries: dict[str, TarMember] = {}
         size = os.path.getsize(path)
-        for info in self.entries.values():
-            if info.isreg() and info.offset_data + info.size > size:
-                raise InputError(f"{describe}: archive is truncated ({info.name} ends past "
-                                 "the end of the file)")
+        try:
+            with open(path, "rb") as fh:
+                stream = WindowStream(io.BufferedReader(FileWindow(fh, 0, size), 65536), size)
+                for member in iter_tar(stream):
+                    name = normalize_member_name(member.name)
+                    if name is not None:
+                        self.entries[name.lstrip("/")] = member
+                    if len(self.entries) > MAX_ARCHIVE_ENTRIES:
+                        raise InputError(f"{describe}: more than {MAX_ARCHIVE_ENTRIES} entries; "
+                                         "not an image archive")
+        except TarFormatError as exc:
+            raise InputError(f"{describe}: not a readable tar archive ({exc})") from None
 
     def names(self) -> set[str]:
         return set(self.entries)
@@ -251,15 +249,15 @@ class _TarStore(_Store):
     def blob(self, name: str) -> BlobRef | None:
         name = name.lstrip("/")
         for _ in range(MAX_LINK_HOPS):
-            info = self.entries.get(name)
-            if info is None:
+            member = self.entries.get(name)
+            if member is None:
                 return None
-            if info.isreg():
-                return BlobRef(self.path, info.offset_data, info.size)
-            if info.issym():
-                target = posixpath.join(posixpath.dirname(name), info.linkname)
-            elif info.islnk():
-                target = info.linkname
+            if member.is_file():
+                return BlobRef(self.path, member.offset, member.size)
+            if member.type == SYMLINK:
+                target = posixpath.join(posixpath.dirname(name), member.linkname)
+            elif member.type == HARDLINK:
+                target = member.linkname
             else:
                 return None
             norm = normalize_member_name(target)
