@@ -1,3 +1,3 @@
-from goimglint.cli import main
+from goimglint.main import main
 
 main()

@@ -38,6 +38,7 @@ _REQUIRED = ("id", "name", "slug", "level", "tags", "precision", "short_descript
              "full_description", "message", "help")
 _VARIANT_KEYS = {"level", "message"}
 _FIX_KEYS = {"description", "command", "dockerfile", "when"}
+_FIX_FLAGS = {"replaces_instruction"}  # boolean fix keys
 
 
 class CatalogError(ValueError):
@@ -56,6 +57,7 @@ class FixTemplate:
     command: str = ""
     dockerfile: str = ""
     when: str = ""  # only offered when args[when] is truthy
+    replaces_instruction: bool = False  # dockerfile snippet replaces the instruction at fault
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,10 @@ class RuleMeta:
     source: str = ""  # file it was loaded from
 
     @property
+    def help_markdown(self) -> str:
+        return self.help
+
+    @property
     def is_security(self) -> bool:
         return "security" in self.tags
 
@@ -90,6 +96,11 @@ class Catalog:
     def __init__(self, rules: Mapping[str, RuleMeta], directory: Path | None = None) -> None:
         self._rules = dict(sorted(rules.items()))
         self.directory = directory
+
+    @property
+    def rules(self) -> dict[str, RuleMeta]:
+        """Rules by id (a copy, in id order)."""
+        return dict(self._rules)
 
     def __iter__(self) -> Iterator[RuleMeta]:
         return iter(self._rules.values())
@@ -281,11 +292,11 @@ def parse_rule(data: Mapping[str, Any], source: str = "<rule>",
             if not isinstance(fdata, dict):
                 bad(f"{where} must be a table")
                 continue
-            funknown = set(fdata) - _FIX_KEYS
+            funknown = set(fdata) - _FIX_KEYS - _FIX_FLAGS
             if funknown:
                 bad(f"{where}: unknown keys {sorted(funknown)}")
             values: dict[str, str] = {}
-            for key in _FIX_KEYS:
+            for key in sorted(_FIX_KEYS):
                 value = fdata.get(key, "")
                 if not isinstance(value, str):
                     bad(f"{where}.{key} must be a string")
@@ -297,8 +308,14 @@ def parse_rule(data: Mapping[str, Any], source: str = "<rule>",
                 bad(f"{where}.when must name one argument")
             for key in ("description", "command", "dockerfile"):
                 _check_template(values[key], f"{where}.{key}", bad)
+            replaces = fdata.get("replaces_instruction", False)
+            if not isinstance(replaces, bool):
+                bad(f"{where}.replaces_instruction must be true or false")
+                replaces = False
+            if replaces and not values["dockerfile"]:
+                bad(f"{where}.replaces_instruction needs a dockerfile snippet")
             fixes.append(FixTemplate(values["description"], values["command"],
-                                     values["dockerfile"], values["when"]))
+                                     values["dockerfile"], values["when"], replaces))
 
     if problems:
         raise CatalogError(f"{source}: " + "; ".join(problems))

@@ -192,13 +192,13 @@ def rules_command(
     catalog = load_catalog()
     metas = [catalog.rules[k] for k in sorted(catalog.rules)]
     if format is InspectFormat.json:
-        rows = [{"id": m.id, "name": m.name, "slug": m.slug, "level": m.level,
+        rows = [{"id": m.id, "name": m.name, "slug": m.slug, "level": m.level.value,
                  "tags": list(m.tags), "short_description": m.short_description}
                 for m in metas]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     for m in metas:
-        sys.stdout.write(f"{m.id}  {m.slug:32} {m.level:8} {m.short_description}\n")
+        sys.stdout.write(f"{m.id}  {m.slug:32} {m.level.value:8} {m.short_description}\n")
 
 
 @app.command("explain")
@@ -211,7 +211,7 @@ def explain_command(rule: Annotated[str, typer.Argument(help="Rule id or slug, e
     wanted = rule.strip()
     for m in catalog.rules.values():
         if wanted.upper() == m.id or wanted.lower() in (m.slug, m.name.lower()):
-            sys.stdout.write(f"{m.id} {m.slug} ({m.level})\n\n{m.short_description}\n\n"
+            sys.stdout.write(f"{m.id} {m.slug} ({m.level.value})\n\n{m.short_description}\n\n"
                              f"{m.full_description}\n\n{m.help_markdown.strip()}\n")
             return
     raise Fatal(f"no rule {rule!r}; `goimglint rules` lists them")
@@ -254,8 +254,9 @@ def _dispatch(args: list[str]) -> int:
 
     debug = bool(os.environ.get("GOIMGLINT_DEBUG"))
     try:
-        app(args=args, prog_name="goimglint", standalone_mode=False)
-        return 0
+        # without standalone mode click returns a command's typer.Exit code instead of raising
+        code = app(args=args, prog_name="goimglint", standalone_mode=False)
+        return int(code) if isinstance(code, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)
     except tuple(exits) as exc:

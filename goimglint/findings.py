@@ -44,6 +44,7 @@ class SuggestedFix:
     description: str
     command: str = ""
     dockerfile: str = ""  # snippet to put in the Dockerfile
+    replaces_instruction: bool = False  # the snippet replaces the instruction at fault
 
 
 @dataclass(slots=True)
@@ -69,3 +70,5 @@ class ReportedFinding:
     suppressed: str = ""  # non-empty = why it is suppressed
     dockerfile_line: int | None = None
     dockerfile_path: str = ""
+    history_index: int | None = None  # config history entry that produced the layer/setting
+    dockerfile_end_line: int | None = None

@@ -57,6 +57,8 @@ def run_lint(opts: LintOptions) -> int:
 
     catalog = load_catalog()
     settings = config_mod.load_config(opts.config, Path.cwd())
+    settings.validate(catalog)
+    today = _parse_today(opts.today)
     results: list[TargetResult] = []
     try:
         for analysis in analyse(opts.images, image=opts.image, platform=opts.platform,
@@ -68,26 +70,50 @@ def run_lint(opts: LintOptions) -> int:
                 platform=facts.platform, layers=facts.layers,
                 history=facts.config.history, labels=facts.config.labels,
             )
-            findings = present_findings(analysis.findings, catalog, context)
-            findings = config_mod.apply_config(findings, settings, context)
-            results.append(TargetResult(context=context, findings=findings,
-                                        notes=list(facts.notes)))
+            result = TargetResult(context=context,
+                                  findings=present_findings(analysis.findings, catalog, context),
+                                  notes=list(facts.notes))
+            config_mod.apply_config([result], settings, catalog, today=today)
+            results.append(result)
     finally:
         opts.progress.clear()
 
-    if opts.baseline is not None:
-        from goimglint.baseline import filter_baseline
+    if opts.dockerfile is not None:
+        from goimglint.dockerfile import DockerfileError
+        from goimglint.errors import UsageError
+        from goimglint.present import attach_dockerfile
 
-        results = filter_baseline(results, opts.baseline)
+        try:
+            attach_dockerfile(results, opts.dockerfile)
+        except DockerfileError as exc:
+            raise UsageError(f"--dockerfile {opts.dockerfile}: {exc}") from None
+    if opts.baseline is not None:
+        from goimglint.baseline import apply_baseline, load_baseline
+
+        apply_baseline(results, load_baseline(opts.baseline))
     if opts.write_baseline is not None:
         from goimglint.baseline import write_baseline
 
-        write_baseline(results, opts.write_baseline)
+        write_baseline(results, catalog, opts.write_baseline)
 
     text = _render(opts, results, catalog)
     _write(text, opts.output)
     fail_on = opts.fail_on or getattr(settings, "fail_on", None) or "error"
     return exit_code(results, fail_on)
+
+
+def _parse_today(text: str) -> Any:
+    """--today YYYY-MM-DD as a date (None: the real today)."""
+    import datetime as dt
+
+    from goimglint.errors import UsageError
+
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--today must be YYYY-MM-DD, got {text!r}") from None
 
 
 def _render(opts: LintOptions, results: list[Any], catalog: Any) -> str:

@@ -97,6 +97,7 @@ def image_json(a: Analysis) -> dict[str, Any]:
         "binaries": [binary_json(b) for b in f.binaries],
         "system": _plain(f.system),
         "dns": _plain(f.dns),
+        "size": _plain(f.size),
         "notes": list(f.notes),
     }
 

@@ -1,0 +1,1 @@
+"""Reporters: text, JSON and SARIF renderings of TargetResult lists."""
