@@ -8,9 +8,10 @@ import posixpath
 
 from goimglint.errors import PathLoopError
 from goimglint.facts.elf import ElfError, parse_elf
-from goimglint.facts.gofacts import collect_dns_facts, collect_go_facts
+from goimglint.facts.gofacts import collect_dns_facts, collect_go_facts, complete_go_facts
 from goimglint.facts.linkage import collect_load_facts, collect_system_facts
 from goimglint.facts.model import BinaryFacts, ImageFacts
+from goimglint.facts.size import collect_size_facts
 from goimglint.image.archive import Image, repository_of
 from goimglint.image.fs import MergedFS
 from goimglint.image.model import Entry, EntryKind, ImageConfig
@@ -58,9 +59,8 @@ def collect_facts(image: Image, today: str = "") -> ImageFacts:
         platform=str(config.platform) if config.platform.architecture else "",
         config=config,
         layers=image.layers,
+        today=today,
     )
-    if today and hasattr(facts, "today"):
-        facts.today = today  # type: ignore[attr-defined]
     argv = entrypoint_argv(config)
     entry_target = find_executable(fs, config, argv[0]) if argv else None
     facts.system = collect_system_facts(fs, config)
@@ -72,6 +72,7 @@ def collect_facts(image: Image, today: str = "") -> ImageFacts:
         binary = _binary_facts(fs, config, facts, entry, is_entry)
         if binary is not None:
             facts.binaries.append(binary)
+    facts.size = collect_size_facts(fs, config, image.layers, facts.binaries)
     return facts
 
 
@@ -94,6 +95,8 @@ def _binary_facts(fs: MergedFS, config: ImageConfig, facts: ImageFacts, entry: E
     go = collect_go_facts(data, elf)
     if go is None and not is_entry:
         return None
+    if go is not None:
+        go = complete_go_facts(go, facts.dns, config)
     binary = BinaryFacts(elf=elf, go=go, **common)  # type: ignore[arg-type]
     binary.load = collect_load_facts(fs, config, facts.system, entry.path, elf)
     return binary

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from goimglint.facts.elf import ElfFile
 from goimglint.facts.gofacts import DnsFacts, GoFacts
 from goimglint.facts.linkage import LoadFacts, SystemFacts
+from goimglint.facts.size import SizeFacts
 from goimglint.image.model import ImageConfig, LayerInfo
 
 
@@ -41,3 +42,5 @@ class ImageFacts:
     system: SystemFacts = field(default_factory=SystemFacts)
     dns: DnsFacts = field(default_factory=DnsFacts)
     notes: list[str] = field(default_factory=list)  # limits reached, facts not established
+    size: SizeFacts = field(default_factory=SizeFacts)  # size and hardening (facts/size.py)
+    today: str = ""  # "YYYY-MM-DD" for date-dependent rules (--today); "" = the real date

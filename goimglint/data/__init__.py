@@ -1,0 +1,1 @@
+"""Data files shipped with goimglint (Go release table, GODEBUG keys)."""
