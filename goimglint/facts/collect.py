@@ -4,9 +4,6 @@ on behalf of rules."""
 
 from __future__ import annotations
 
-import posixpath
-
-from goimglint.errors import PathLoopError
 from goimglint.facts.elf import ElfError, parse_elf
 from goimglint.facts.gofacts import collect_dns_facts, collect_go_facts, complete_go_facts
 from goimglint.facts.linkage import collect_load_facts, collect_system_facts
@@ -18,34 +15,6 @@ from goimglint.image.model import Entry, EntryKind, ImageConfig
 
 # Binaries larger than this are not read whole (a crafted size could exhaust memory).
 MAX_BINARY_BYTES = 1024 * 1024 * 1024
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def entrypoint_argv(config: ImageConfig) -> list[str]:
-    """The command the runtime starts: Entrypoint followed by Cmd."""
-    return list(config.entrypoint or []) + list(config.cmd or [])
-
-
-def find_executable(fs: MergedFS, config: ImageConfig, name: str) -> str | None:
-    """Where the runtime would find argv[0]: a name with a slash is taken relative to
-    WorkingDir, a bare name is searched in the image's PATH (runc's lookup)."""
-    cwd = config.working_dir or "/"
-    try:
-        if "/" in name:
-            return fs.resolve(name, cwd=cwd)
-        path_var = config.env_map().get("PATH", DEFAULT_PATH)
-        for d in path_var.split(":"):
-            candidate = posixpath.join(d or ".", name)
-            resolved = fs.resolve(candidate, cwd=cwd)
-            if resolved is not None:
-                entry = fs.entry(resolved)
-                if entry is not None and entry.kind is EntryKind.FILE and entry.mode & 0o111:
-                    return resolved
-    except PathLoopError:
-        return None
-    return None
-
-
 def _is_candidate(entry: Entry) -> bool:
     return (entry.kind is EntryKind.FILE and entry.magic == b"\x7fELF"
             and bool(entry.mode & 0o111))
@@ -61,9 +30,10 @@ def collect_facts(image: Image, today: str = "") -> ImageFacts:
         layers=image.layers,
         today=today,
     )
-    argv = entrypoint_argv(config)
-    entry_target = find_executable(fs, config, argv[0]) if argv else None
     facts.system = collect_system_facts(fs, config)
+    # The loader model follows PATH, WorkingDir, symlinks and #! chains to the ELF the kernel
+    # finally loads (the interpreter of a script entrypoint).
+    entry_target = facts.system.entrypoint.executable
     facts.dns = collect_dns_facts(fs, config)
     for entry in fs.walk_files():
         is_entry = entry.path == entry_target
