@@ -9,7 +9,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -116,25 +116,25 @@ def lint_command(
         "filesystem dir, ELF file, or - for standard input.", show_default=False)],
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")
                       ] = OutputFormat.text,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report "
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report "
                       "to this file instead of standard output.")] = None,
-    fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Lowest level that "
+    fail_on: Annotated[FailOn | None, typer.Option("--fail-on", help="Lowest level that "
                        "makes the exit code 1 [default: error, or the config's fail-on].",
                        show_default=False)] = None,
-    platform: Annotated[Optional[str], typer.Option("--platform", help="Only this platform "
+    platform: Annotated[str | None, typer.Option("--platform", help="Only this platform "
                         "of a multi-platform index: os/arch[/variant].")] = None,
-    image: Annotated[Optional[str], typer.Option("--image", help="Only this image of a "
+    image: Annotated[str | None, typer.Option("--image", help="Only this image of a "
                      "multi-image archive: NAME:TAG.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Config file (default: "
+    config: Annotated[Path | None, typer.Option("--config", help="Config file (default: "
                       "goimglint.toml or [tool.goimglint] in pyproject.toml, searched upward).")
                       ] = None,
-    dockerfile: Annotated[Optional[Path], typer.Option("--dockerfile", help="Dockerfile the "
+    dockerfile: Annotated[Path | None, typer.Option("--dockerfile", help="Dockerfile the "
                           "image was built from: SARIF locations point at its lines.")] = None,
-    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Earlier SARIF or "
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="Earlier SARIF or "
                         "JSON report: only findings not in it are reported.")] = None,
-    write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", help="Write "
+    write_baseline: Annotated[Path | None, typer.Option("--write-baseline", help="Write "
                               "this run's findings as a baseline file.")] = None,
-    today: Annotated[Optional[str], typer.Option("--today", help="Date (YYYY-MM-DD) for "
+    today: Annotated[str | None, typer.Option("--today", help="Date (YYYY-MM-DD) for "
                      "support-window rules, for reproducible runs.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Text format: print only "
                      "findings, no summary.")] = False,
@@ -160,9 +160,9 @@ def inspect_command(
                                                 show_default=False)],
     format: Annotated[InspectFormat, typer.Option("--format", "-f", help="Output format.")
                       ] = InspectFormat.text,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o")] = None,
-    platform: Annotated[Optional[str], typer.Option("--platform")] = None,
-    image: Annotated[Optional[str], typer.Option("--image")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    platform: Annotated[str | None, typer.Option("--platform")] = None,
+    image: Annotated[str | None, typer.Option("--image")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
 ) -> None:
     """Print the facts goimglint derives: config, layers, binaries, loader and Go facts."""
@@ -228,13 +228,16 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(_dispatch(args))
 
 
-def _click_exceptions() -> tuple[list[type], list[type], list[type]]:
+ExcTypes = tuple[type[BaseException], ...]
+
+
+def _click_exceptions() -> tuple[ExcTypes, ExcTypes, ExcTypes]:
     """(Exit, Abort, UsageError) classes of click and of the click that typer vendors."""
     import importlib
 
-    exits: list[type] = []
-    aborts: list[type] = []
-    usages: list[type] = []
+    exits: list[type[BaseException]] = []
+    aborts: list[type[BaseException]] = []
+    usages: list[type[BaseException]] = []
     for name in ("click.exceptions", "typer._click.exceptions"):
         try:
             mod = importlib.import_module(name)
@@ -242,9 +245,9 @@ def _click_exceptions() -> tuple[list[type], list[type], list[type]]:
             continue
         for bucket, attr in ((exits, "Exit"), (aborts, "Abort"), (usages, "UsageError")):
             cls = getattr(mod, attr, None)
-            if isinstance(cls, type):
+            if isinstance(cls, type) and issubclass(cls, BaseException):
                 bucket.append(cls)
-    return exits, aborts, usages
+    return tuple(exits), tuple(aborts), tuple(usages)
 
 
 def _dispatch(args: list[str]) -> int:
@@ -259,12 +262,12 @@ def _dispatch(args: list[str]) -> int:
         return int(code) if isinstance(code, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except tuple(exits) as exc:
+    except exits as exc:
         return int(getattr(exc, "exit_code", 0))
-    except tuple(aborts):
+    except aborts:
         _err("interrupted")
         return EXIT_INTERRUPTED
-    except tuple(usages) as exc:
+    except usages as exc:
         message = exc.format_message() or "no image given"  # type: ignore[attr-defined]
         _err(f"{message} (see goimglint --help)")
         return EXIT_ERROR

@@ -312,7 +312,8 @@ def _read_verneed(data: bytes, end: str, elf: ElfFile, tags: dict[int, int],
             seen += 1
             if seen > MAX_VERSION_ENTRIES or aux + 16 > len(data):
                 raise ElfError("Vernaux entry outside the file")
-            _hash, vna_flags, _other, vna_name, vna_next = struct.unpack_from(end + "IHHII", data, aux)
+            _hash, vna_flags, _other, vna_name, vna_next = struct.unpack_from(
+                end + "IHHII", data, aux)
             name = _cstr(data, strtab[0] + vna_name, strtab[0] + strtab[1])
             names.append(name)
             if vna_flags & VER_FLG_WEAK:

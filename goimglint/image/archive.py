@@ -504,7 +504,8 @@ def _walk_index(store: _Store, display: str, fmt: str, index: Any, ref: str | No
     for desc in index["manifests"]:
         if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str):
             raise InputError(f"{display}: index entry without a digest")
-        annotations = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
+        raw_annotations = desc.get("annotations")
+        annotations: dict[str, Any] = raw_annotations if isinstance(raw_annotations, dict) else {}
         if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
             continue  # BuildKit provenance/SBOM, not a runnable image
         desc_ref = ref

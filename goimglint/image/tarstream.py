@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 BLOCK = 512
 # A PAX or GNU long-name record larger than this is hostile, not a path.
@@ -159,7 +160,17 @@ def _padded(n: int) -> int:
     return (n + BLOCK - 1) // BLOCK * BLOCK
 
 
-def iter_tar(stream: ByteStream) -> Iterator[TarMember]:
+class Stream(Protocol):
+    """What iter_tar reads from: ByteStream, or a seekable window over a plain tar."""
+
+    offset: int
+
+    def read(self, n: int) -> bytes: ...
+    def skip(self, n: int) -> int: ...
+    def copy(self, n: int, write: Callable[[bytes], object]) -> int: ...
+
+
+def iter_tar(stream: Stream) -> Iterator[TarMember]:
     """Members of a tar stream. The caller may read (``stream.copy``/``read``) up to
     ``member.size`` bytes of a member's data before asking for the next one; the rest is
     skipped."""
