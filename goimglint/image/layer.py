@@ -8,6 +8,7 @@ the bytes of members that later stages may need (ELF files, ``#!`` scripts, file
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import zlib
 from collections.abc import Callable, Iterator
@@ -30,10 +31,19 @@ from goimglint.image.tarstream import (
     iter_tar,
 )
 
-try:  # ISA-L inflates gzip 2-3x faster than zlib, with the same API; optional
-    from isal import isal_zlib as _zlib  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - isal is a declared dependency
-    _zlib = zlib  # type: ignore[no-redef,unused-ignore]
+
+def _fastest_zlib() -> Any:
+    """ISA-L inflates gzip 2-3x faster than zlib, with the same API; zlib where it is absent."""
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib
+    except ImportError:  # pragma: no cover - isal is a declared dependency on x86_64/aarch64
+        return zlib
+
+
+_zlib = _fastest_zlib()
+INFLATE_ERRORS: tuple[type[BaseException], ...] = tuple({zlib.error, _zlib.error})
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -43,7 +53,8 @@ BOMB_RATIO = 1000
 BOMB_FLOOR = 256 * 1024 * 1024
 # Non-ELF files kept from compressed layers are capped: config files are small.
 MAX_KEPT_TEXT = 16 * 1024 * 1024
-KEEP_DIRS = ("/etc/",)
+# /usr/lib/os-release: Debian and Alpine make /etc/os-release a symlink to it.
+KEEP_DIRS = ("/etc/", "/usr/lib/os-release")
 COPY_CHUNK = 1024 * 1024
 OUT_CHUNK = 4 * 1024 * 1024
 
@@ -70,7 +81,7 @@ class BlobRef:
 class FileWindow(io.RawIOBase):
     """A read-only, seekable view of ``size`` bytes at ``offset`` of a host file."""
 
-    def __init__(self, fh: IO[bytes], offset: int, size: int) -> None:
+    def __init__(self, fh: Any, offset: int, size: int) -> None:
         super().__init__()
         self._fh, self._base, self._size, self._pos = fh, offset, size, 0
 
@@ -217,6 +228,9 @@ def _bomb(label: str, limit: int) -> InputError:
                       "refusing a decompression bomb")
 
 
+_SPOOL_IDS = itertools.count()
+
+
 def scan_layer(blob: BlobRef, spool_dir: str, label: str) -> LayerScan:
     """List every member of the layer stored in ``blob``; ``label`` names it in errors."""
     with open(blob.host_path, "rb") as fh:
@@ -232,13 +246,15 @@ def scan_layer(blob: BlobRef, spool_dir: str, label: str) -> LayerScan:
                                              label))
         else:
             stream = ByteStream(_zstd_chunks(fh, blob, limit, label))
-        spool = _Spool(os.path.join(spool_dir, f"layer-{blob.offset}-{id(stream)}"))
+        # A fresh name per scan: offsets repeat across OCI blob files and id() is reused
+        # once a stream is freed, and an earlier layer's spool must never be overwritten.
+        spool = _Spool(os.path.join(spool_dir, f"layer-{os.getpid()}-{next(_SPOOL_IDS)}"))
         try:
             members = _read_members(stream, blob, compression, spool, label)
         except TarFormatError as exc:
             raise InputError(f"{label}: corrupt or truncated layer ({compression}): "
                              f"{exc}") from None
-        except (zlib.error, _zlib.error) as exc:
+        except INFLATE_ERRORS as exc:
             raise InputError(f"{label}: corrupt gzip stream ({exc})") from None
         except OSError as exc:
             if type(exc).__module__.startswith("isal") or "gzip" in str(exc).lower():
