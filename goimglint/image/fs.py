@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from goimglint.errors import PathLoopError
+from goimglint.image.efficiency import Efficiency
 from goimglint.image.model import ContentRef, Entry, EntryKind
 
 # Linux gives ELOOP after 40 symlinks in one path walk (MAXSYMLINKS).
@@ -63,6 +64,8 @@ class MergedFS:
         self._entries: dict[str, Entry] = {"/": root}
         self._children: dict[str, dict[str, None]] = {"/": {}}
         self.layer_count = 0
+        # dive's per-path counts across layers (wasted bytes), gone from the merged view
+        self.efficiency = Efficiency()
 
     @classmethod
     def from_directory(cls, root: str) -> MergedFS:
@@ -79,6 +82,8 @@ class MergedFS:
         Whiteouts only hide lower layers, so the opaque markers are applied first, then the
         whiteout files, then the layer's own entries. The first layer's markers are ignored
         (there is nothing below them), and no symlink is followed while applying a marker."""
+        members = members if isinstance(members, list) else list(members)
+        self.efficiency.add_layer(index, members)
         own: list[LayerMember] = []
         opaque: list[str] = []
         whiteouts: list[str] = []
@@ -130,24 +135,27 @@ class MergedFS:
 
     def _insert(self, entry: Entry) -> None:
         self._entries[entry.path] = entry
-        parent, name = posixpath.split(entry.path)
-        self._children[parent][name] = None
+        head, _, name = entry.path.rpartition("/")  # normalised: faster than posixpath
+        self._children[head or "/"][name] = None
         if entry.kind is EntryKind.DIR:
             self._children.setdefault(entry.path, {})
 
     def _ensure_parent_dirs(self, path: str, layer: int) -> None:
-        parent = posixpath.dirname(path)
-        if parent == "/":
-            return
-        existing = self._entries.get(parent)
-        if existing is not None and existing.kind is EntryKind.DIR:
-            return
-        self._ensure_parent_dirs(parent, layer)
-        if existing is not None:
-            # A non-directory where this layer puts children: the layer's implied directory
-            # replaces it (overlayfs shows the upper directory).
-            self._remove_tree(parent)
-        self._insert(Entry(parent, EntryKind.DIR, 0o755, 0, 0, 0, layer))
+        # Iterative, top-down: a 10,000-deep path must not exhaust Python's recursion limit.
+        missing: list[str] = []
+        parent = path.rpartition("/")[0] or "/"
+        while parent != "/":
+            existing = self._entries.get(parent)
+            if existing is not None and existing.kind is EntryKind.DIR:
+                break
+            missing.append(parent)
+            parent = parent.rpartition("/")[0] or "/"
+        for parent in reversed(missing):
+            if parent in self._entries:
+                # A non-directory where this layer puts children: the layer's implied
+                # directory replaces it (overlayfs shows the upper directory).
+                self._remove_tree(parent)
+            self._insert(Entry(parent, EntryKind.DIR, 0o755, 0, 0, 0, layer))
 
     def _remove_tree(self, path: str) -> None:
         entry = self._entries.pop(path, None)

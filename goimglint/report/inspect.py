@@ -119,6 +119,11 @@ def render_inspect_text(analyses: list[Analysis]) -> str:
         for i, layer in enumerate(doc["layers"]):
             lines.append(f"  layer {i + 1}: {layer['size']} bytes, {layer['files']} entries, "
                          f"{layer['compression']}  {layer['created_by'][:80]}")
+        size = doc["size"]
+        lines.append(f"  files: {size['total_bytes']} bytes in {size['total_files']} files, "
+                     f"wasted (as dive counts): {size['wasted_bytes']} bytes, distro: "
+                     f"{size['distro_name'] or size['distro_id'] or 'none'}, "
+                     f"shell: {size['shell'] or 'none'}")
         for b in doc["binaries"]:
             elf = b["elf"] or {}
             go = b["go"] or {}
