@@ -249,7 +249,9 @@ def iter_tar(stream: Stream) -> Iterator[TarMember]:
         long_name = long_link = None
         pax = {}
         if typeflag in REGULAR:
-            typeflag = DIRECTORY if name.endswith("/") else ord("0")
+            # As Go's archive/tar (what runtimes use): only an old-style "\0" entry named
+            # "x/" is a directory; a "0" entry keeps its data blocks whatever its name.
+            typeflag = DIRECTORY if typeflag == 0 and name.endswith("/") else ord("0")
         elif typeflag == GNU_SPARSE:
             typeflag = ord("0")
         stored = size if typeflag in (ord("0"),) else 0
@@ -268,5 +270,7 @@ def iter_tar(stream: Stream) -> Iterator[TarMember]:
             raise TarFormatError(f"{name}: truncated member data (unexpected end of data)")
         pad = _padded(stored) - stored
         if pad and stream.skip(pad) < pad:
-            # Missing padding at the very end is tolerated by GNU tar; so are we.
-            return
+            # GNU tar also fails here ("Unexpected EOF in archive"): a stream cut inside a
+            # member's padding has lost its end-of-archive blocks and whatever followed.
+            raise TarFormatError(f"{name}: truncated after the member's data "
+                                 "(unexpected end of data)")
