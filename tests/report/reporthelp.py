@@ -14,7 +14,9 @@ from goimglint.findings import Finding
 from goimglint.image.model import HistoryEntry, LayerInfo
 from goimglint.present import ImageContext, TargetResult, present_findings
 
-SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "sarif" / "sarif-schema-2.1.0.json"
+# The official SARIF 2.1.0 schema (MIT, see data/LICENSE-sarif-schema.txt), a copy of
+# ../shared/sarif/ so that the suite runs from any checkout location.
+SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"
 
 RULES = {
     "GIL901": '''
