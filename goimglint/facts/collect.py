@@ -4,9 +4,15 @@ on behalf of rules."""
 
 from __future__ import annotations
 
-from goimglint.facts.elf import ElfError, parse_elf
-from goimglint.facts.gofacts import collect_dns_facts, collect_go_facts, complete_go_facts
-from goimglint.facts.linkage import collect_load_facts, collect_system_facts
+from goimglint.errors import PathLoopError
+from goimglint.facts.elf import PT_DYNAMIC, PT_INTERP, PT_LOAD, ElfError, ElfFile, parse_elf
+from goimglint.facts.gofacts import (
+    MAX_CONFIG_BYTES,
+    collect_dns_facts,
+    collect_go_facts,
+    complete_go_facts,
+)
+from goimglint.facts.linkage import collect_load_facts, collect_system_facts, resolve_dlopen
 from goimglint.facts.model import BinaryFacts, ImageFacts
 from goimglint.facts.size import collect_size_facts
 from goimglint.image.archive import Image, repository_of
@@ -35,6 +41,13 @@ def collect_facts(image: Image, today: str = "") -> ImageFacts:
     # finally loads (the interpreter of a script entrypoint).
     entry_target = facts.system.entrypoint.executable
     facts.dns = collect_dns_facts(fs, config)
+    for name in facts.dns.nss_modules:
+        # glibc dlopen()s libnss_<name>.so.2 from libc: the loader model knows where it lands
+        # (ld.so.cache, LD_LIBRARY_PATH), better than a fixed list of directories.
+        dep = resolve_dlopen(fs, config, facts.system, f"libnss_{name}.so.2")
+        if dep is not None:
+            facts.dns.nss_modules[name] = (dep.path or dep.resolved or "") if dep.found else ""
+    _note_cut_config_files(fs, facts)
     for entry in fs.walk_files():
         is_entry = entry.path == entry_target
         if not (_is_candidate(entry) or (is_entry and entry.magic == b"\x7fELF")):
@@ -59,14 +72,44 @@ def _binary_facts(fs: MergedFS, config: ImageConfig, facts: ImageFacts, entry: E
     try:
         elf = parse_elf(data)
     except ElfError as exc:
+        # Never a guess: say which facts are missing instead of reporting nothing.
+        facts.notes.append(f"{entry.path}: unreadable ELF file ({exc}); whether it starts "
+                           "and its Go facts are not established")
         if not is_entry:
             return None
         return BinaryFacts(elf=None, elf_error=str(exc), **common)  # type: ignore[arg-type]
+    truncated = _truncation(elf, len(data))
+    if truncated:
+        facts.notes.append(f"{entry.path}: truncated ({truncated}); the kernel cannot map "
+                           "it whole, so start-up and Go facts are uncertain")
     go = collect_go_facts(data, elf)
+    if go is not None and go.errors:
+        facts.notes.extend(f"{entry.path}: Go {err}" for err in go.errors)
     if go is None and not is_entry:
         return None
     if go is not None:
         go = complete_go_facts(go, facts.dns, config)
-    binary = BinaryFacts(elf=elf, go=go, **common)  # type: ignore[arg-type]
+    binary = BinaryFacts(elf=elf, go=go, elf_error=truncated or None,
+                         **common)  # type: ignore[arg-type]
     binary.load = collect_load_facts(fs, config, facts.system, entry.path, elf)
     return binary
+
+
+def _truncation(elf: ElfFile, size: int) -> str:
+    """Why the file is shorter than its own program headers say, or ""."""
+    need = max((seg.offset + seg.filesz for seg in elf.segments if seg.type in
+                (PT_LOAD, PT_INTERP, PT_DYNAMIC)), default=0)
+    return f"its segments need {need} bytes, the file has {size}" if need > size else ""
+
+
+def _note_cut_config_files(fs: MergedFS, facts: ImageFacts) -> None:
+    """Files the DNS facts read only the first MAX_CONFIG_BYTES of: say so, do not guess."""
+    for path in ("/etc/nsswitch.conf", "/etc/resolv.conf"):
+        try:
+            entry = fs.lookup(path)
+        except PathLoopError:
+            facts.notes.append(f"{path}: symlink loop; facts from it are not established")
+            continue
+        if entry is not None and entry.size > MAX_CONFIG_BYTES:
+            facts.notes.append(f"{path}: {entry.size} bytes, only the first {MAX_CONFIG_BYTES} "
+                               "were read; DNS facts from it are uncertain")

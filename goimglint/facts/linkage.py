@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from goimglint.errors import PathLoopError
-from goimglint.facts.elf import ELF_MAGIC, ElfFile, VersionNeed, parse_elf
+from goimglint.facts.elf import ELF_MAGIC, MACHINES, ElfFile, VersionNeed, parse_elf
 from goimglint.facts.ldconf import LdSoConf
 from goimglint.facts.loader import (
     Dependency,
@@ -849,3 +849,24 @@ def parse_elf_at(fs: MergedFS, path: str) -> ElfFile | None:
         return parse_elf(data)
     except ValueError:
         return None
+
+
+def resolve_dlopen(fs: MergedFS, config: ImageConfig, system: SystemFacts, soname: str
+                   ) -> Dependency | None:
+    """How glibc would find ``soname`` when libc dlopen()s it (NSS modules): libc has no
+    RPATH or RUNPATH, so LD_LIBRARY_PATH, ld.so.cache, then the trusted directories. None
+    when the image has no glibc for its platform (musl has no NSS)."""
+    glibc = system.glibc
+    if glibc is None or not system.platform_machine:
+        return None
+    numbers = {name: number for number, name in MACHINES.items()}
+    machine = numbers.get(system.platform_machine)
+    if machine is None:
+        return None
+    platform = expected_machine(config.platform.architecture) if config.has_config else None
+    little = platform[2] if platform is not None else True
+    # A stand-in object that needs only ``soname``, loaded by the image's glibc loader.
+    requester = ElfFile(system.platform_class or 64, little, machine, 0, 3, 0,
+                        interpreter=glibc.interpreter, needed=[soname])
+    result = image_loader(fs, config).load(glibc.libc_path or "/", requester)
+    return next((d for d in result.dependencies if d.name == soname), None)
