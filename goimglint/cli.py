@@ -259,6 +259,8 @@ def _dispatch(args: list[str]) -> int:
     try:
         # without standalone mode click returns a command's typer.Exit code instead of raising
         code = app(args=args, prog_name="goimglint", standalone_mode=False)
+        if code == EXIT_INTERRUPTED:
+            _err("interrupted")  # typer turns Ctrl-C into a silent exit code 130
         return int(code) if isinstance(code, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -3,6 +3,8 @@ temp dir, derive facts, run the rules. Reporters get the results; nothing here p
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -54,8 +56,15 @@ def analyse(
     from goimglint.image.archive import open_targets
 
     for spec in specs:
-        open_dir = tempfile.mkdtemp(prefix="goimglint-")
+        # Not tempfile.mkdtemp: a Ctrl-C between its mkdir and its return would leak the dir.
+        # The name is known before the mkdir, so the finally removes it whenever it exists.
+        open_dir = os.path.join(tempfile.gettempdir(), f"goimglint-{secrets.token_hex(8)}")
         try:
+            try:
+                os.mkdir(open_dir, 0o700)
+            except FileExistsError:
+                open_dir = ""  # not ours (a 64-bit collision): never remove it
+                raise
             targets = open_targets(spec, open_dir, image=image, platform=platform)
             for target in targets:
                 load_dir = tempfile.mkdtemp(prefix="goimglint-", dir=open_dir)
@@ -67,6 +76,16 @@ def analyse(
                     findings = run_checks(facts) if with_findings else []
                     yield Analysis(spec, loaded.source_format, facts, findings)
                 finally:
-                    shutil.rmtree(load_dir, ignore_errors=True)
+                    _remove_dir(load_dir)
         finally:
-            shutil.rmtree(open_dir, ignore_errors=True)
+            if open_dir:
+                _remove_dir(open_dir)
+
+
+def _remove_dir(path: str) -> None:
+    """Remove a temp dir even when Ctrl-C lands during the removal itself."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except KeyboardInterrupt:
+        shutil.rmtree(path, ignore_errors=True)
+        raise

@@ -225,10 +225,10 @@ def _unquote(text: str) -> str:
             out.append(simple[e])
             i += 2
         elif e == "x" and i + 4 <= len(body):
-            raw.append(int(body[i + 2 : i + 4], 16))
+            raw.append(_digits(body[i + 2 : i + 4], 16))
             i += 4
         elif e in "01234567" and i + 4 <= len(body):
-            raw.append(int(body[i + 1 : i + 4], 8) & 0xFF)
+            raw.append(_digits(body[i + 1 : i + 4], 8) & 0xFF)
             i += 4
         elif e in "uU":
             n = 4 if e == "u" else 8
@@ -242,6 +242,13 @@ def _unquote(text: str) -> str:
             raise BuildInfoError("bad escape")
     flush()
     return "".join(out)
+
+
+def _digits(text: str, base: int) -> int:
+    """The escape's digits; int() alone would also take "+1", " 1" or "1_0"."""
+    if not all(c in "0123456789abcdefABCDEF"[: base + (6 if base == 16 else 0)] for c in text):
+        raise BuildInfoError("bad escape digits")
+    return int(text, base)
 
 
 def _quoted_prefix(text: str) -> str:

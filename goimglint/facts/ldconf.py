@@ -20,6 +20,9 @@ MAX_CONF_FILES = 256
 MAX_INCLUDE_DEPTH = 16
 MAX_CONF_BYTES = 1 << 20
 MAX_GLOB_MATCHES = 1024
+# Include fan-out can be exponential (every line of every file globbing a big directory):
+# the files opened, include patterns expanded and names matched are counted together.
+MAX_WORK = 200_000
 
 
 @dataclass(slots=True)
@@ -31,6 +34,7 @@ class LdSoConf:
     files: list[str] = field(default_factory=list)  # conf files read, in order
     dir_sources: dict[str, str] = field(default_factory=dict)  # dir -> conf file naming it
     problems: list[str] = field(default_factory=list)
+    work: int = 0  # against MAX_WORK
 
 
 def read_ld_so_conf(fs: MergedFS, path: str = "/etc/ld.so.conf") -> LdSoConf:
@@ -40,7 +44,19 @@ def read_ld_so_conf(fs: MergedFS, path: str = "/etc/ld.so.conf") -> LdSoConf:
     return conf
 
 
+def _over_budget(conf: LdSoConf, path: str, cost: int = 1) -> bool:
+    """Charge ``cost``; True (once with a problem recorded) when the work limit is passed."""
+    conf.work += cost
+    if conf.work <= MAX_WORK:
+        return False
+    if not any(p.endswith("the rest is not read") for p in conf.problems[-1:]):
+        conf.problems.append(f"{path}: include work limit reached; the rest is not read")
+    return True
+
+
 def _parse(fs: MergedFS, path: str, conf: LdSoConf, stack: list[str]) -> None:
+    if _over_budget(conf, path):
+        return
     try:
         resolved = fs.resolve(path)
     except PathLoopError:
@@ -50,10 +66,12 @@ def _parse(fs: MergedFS, path: str, conf: LdSoConf, stack: list[str]) -> None:
         conf.problems.append(f"{path}: no such file")
         return
     if resolved in stack:
-        conf.problems.append(f"{path}: include loop ({' -> '.join(stack + [resolved])})")
+        if len(conf.problems) < MAX_CONF_FILES:
+            conf.problems.append(f"{path}: include loop ({' -> '.join(stack + [resolved])})")
         return
     if len(stack) >= MAX_INCLUDE_DEPTH or len(conf.files) >= MAX_CONF_FILES:
-        conf.problems.append(f"{path}: include nesting or file count limit reached")
+        if len(conf.problems) < MAX_CONF_FILES:
+            conf.problems.append(f"{path}: include nesting or file count limit reached")
         return
     data = fs.read(resolved, limit=MAX_CONF_BYTES)
     if data is None:
@@ -70,7 +88,9 @@ def _parse(fs: MergedFS, path: str, conf: LdSoConf, stack: list[str]) -> None:
             for pattern in words[1:]:
                 if not pattern.startswith("/"):
                     pattern = posixpath.join(posixpath.dirname(path), pattern)
-                for match in glob_fs(fs, pattern):
+                if _over_budget(conf, path):
+                    return
+                for match in glob_fs(fs, pattern, conf):
                     _parse(fs, match, conf, stack)
         elif words[0] == "hwcap":
             continue
@@ -89,8 +109,9 @@ def _add_dir(conf: LdSoConf, line: str, source: str) -> None:
     conf.dir_sources[directory] = source
 
 
-def glob_fs(fs: MergedFS, pattern: str) -> list[str]:
-    """glob(3) over the image: matches of an absolute pattern, sorted (GLOB default)."""
+def glob_fs(fs: MergedFS, pattern: str, conf: LdSoConf | None = None) -> list[str]:
+    """glob(3) over the image: matches of an absolute pattern, sorted (GLOB default). Names
+    examined are charged to ``conf``'s work limit; none are matched once it is passed."""
     parts = [p for p in pattern.split("/") if p]
     current = ["/"]
     for i, part in enumerate(parts):
@@ -102,6 +123,8 @@ def glob_fs(fs: MergedFS, pattern: str) -> list[str]:
                     names = fs.listdir(base)
                 except PathLoopError:
                     continue
+                if conf is not None and _over_budget(conf, pattern, len(names)):
+                    return []
                 for name in names:
                     if name.startswith(".") and not part.startswith("."):
                         continue  # glob(3) never matches a leading dot with a wildcard

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 MAIN_PATH = "/etc/nsswitch.conf"
 FRAGMENT_DIR = "/etc/nsswitch.conf.d"
-MAX_LINES = 10_000
+# Callers read at most 1 MiB (gofacts.MAX_CONFIG_BYTES, with a note past it); every line of
+# that is parsed (linear time), so no line of the file is silently dropped.
+MAX_LINES = 1 << 20
 MAX_SOURCES = 256
 
 
@@ -135,28 +137,34 @@ def parse_nsswitch(text: str, path: str = MAIN_PATH) -> NsswitchFile:
         entry = out.databases.get(db)
         if entry is None:
             entry = out.databases[db] = NssLine(db, [], path, lineno)
+        # Go slices srcs as it goes; an index into it keeps a megabyte line linear here.
+        # (The line is trimmed, so only leading space ever needs skipping.)
+        pos, end = 0, len(srcs)
         while True:
-            srcs = _trim(srcs)
-            if not srcs:
+            while pos < end and _is_space(srcs[pos]):
+                pos += 1
+            if pos >= end:
                 break
-            sp = srcs.find(" ")
+            sp = srcs.find(" ", pos)
             if sp < 0:
-                src, srcs = srcs, ""
+                src, pos = srcs[pos:], end
             else:
-                src, srcs = srcs[:sp], _trim(srcs[sp + 1 :])
+                src, pos = srcs[pos:sp], sp + 1
+                while pos < end and _is_space(srcs[pos]):
+                    pos += 1
             criteria: tuple[Criterion, ...] = ()
-            if srcs.startswith("["):
-                close = srcs.find("]")
+            if srcs.startswith("[", pos):
+                close = srcs.find("]", pos)
                 if close < 0:
                     out.error, out.error_line = "unclosed criterion bracket", lineno
                     return out
                 try:
-                    criteria = _parse_criteria(srcs[1:close])
+                    criteria = _parse_criteria(srcs[pos + 1:close])
                 except NsswitchError:
-                    out.error = f"invalid criteria: {srcs[1:close]}"
+                    out.error = f"invalid criteria: {srcs[pos + 1:close]}"
                     out.error_line = lineno
                     return out
-                srcs = srcs[close + 1 :]
+                pos = close + 1
             if len(entry.sources) < MAX_SOURCES:
                 entry.sources.append(NssSource(src, criteria, path, lineno))
     return out

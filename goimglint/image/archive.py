@@ -21,7 +21,18 @@ from typing import Any
 
 from goimglint.errors import InputError, UsageError
 from goimglint.image.fs import LayerMember, MergedFS, normalize_member_name
-from goimglint.image.layer import BlobRef, FileWindow, WindowStream, scan_layer, sniff_compression
+from goimglint.image.layer import (
+    BOMB_FLOOR,
+    BOMB_RATIO,
+    MAX_ENTRIES,
+    MAX_NAME_BYTES,
+    BlobRef,
+    FileWindow,
+    WindowStream,
+    limit_error,
+    scan_layer,
+    sniff_compression,
+)
 from goimglint.image.model import (
     ContentRef,
     EntryKind,
@@ -89,9 +100,14 @@ class ImageTarget:
         layers: list[LayerInfo] = []
         fs = MergedFS()
         total = sum(s.blob.size for s in self.layer_specs)
-        done = 0
+        done = entries = name_bytes = 0
         for index, scan in _scan_all(self.layer_specs, tmpdir, workers):
             spec = self.layer_specs[index]
+            # The layers' limits hold for the image too (an upper bound of what it keeps).
+            entries, name_bytes = entries + scan.entries, name_bytes + scan.name_bytes
+            if entries > MAX_ENTRIES or name_bytes > MAX_NAME_BYTES:
+                raise InputError(limit_error(f"{self.reference}: layers 1-{index + 1}",
+                                             entries, name_bytes))
             fs.apply_layer(index, scan.members)
             done += spec.blob.size
             if progress is not None:
@@ -407,7 +423,8 @@ def _looks_like_tar(head: bytes) -> bool:
 
 def _inflate_archive(path: str, compression: str, display: str, tmpdir: str) -> str:
     out_path = os.path.join(tmpdir, "archive.tar")
-    limit = max(64 * 1024**3, os.path.getsize(path) * 1000)
+    # The layers' bomb guard: a small file may not fill the temp dir's disk.
+    limit = max(BOMB_FLOOR, os.path.getsize(path) * BOMB_RATIO)
     try:
         with open(path, "rb") as src, open(out_path, "wb") as out:
             stream: Any
@@ -422,7 +439,8 @@ def _inflate_archive(path: str, compression: str, display: str, tmpdir: str) -> 
                 out.write(chunk)
                 written += len(chunk)
                 if written > limit:
-                    raise InputError(f"{display}: decompresses beyond {limit} bytes")
+                    raise InputError(f"{display}: decompresses to over {limit} bytes (ratio "
+                                     f"over {BOMB_RATIO}); refusing a decompression bomb")
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad input

@@ -57,6 +57,12 @@ MAX_KEPT_TEXT = 16 * 1024 * 1024
 KEEP_DIRS = ("/etc/", "/usr/lib/os-release")
 COPY_CHUNK = 1024 * 1024
 OUT_CHUNK = 4 * 1024 * 1024
+# What one layer, and the whole image (archive.py), may make the merged filesystem hold:
+# entries (implied parent directories included) and bytes of path names. A crafted layer of
+# tiny or very deep entries is refused with one error instead of exhausting memory
+# (docs/limits.md). A real image stays far below: 100,000 files, a few MB of names.
+MAX_ENTRIES = 2_000_000
+MAX_NAME_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,41 @@ class LayerScan:
     members: list[LayerMember]
     compression: str
     uncompressed_size: int = 0
+    entries: int = 0  # members plus the distinct parent directories they imply
+    name_bytes: int = 0  # bytes of those paths
+
+
+class _NameBudget:
+    """Counts the entries and path bytes a layer adds, implied parents included, and stops
+    the read when a limit is passed (a 1 MiB PAX path implies ~500,000 directories)."""
+
+    __slots__ = ("label", "entries", "name_bytes", "_dirs")
+
+    def __init__(self, label: str) -> None:
+        self.label, self.entries, self.name_bytes = label, 0, 0
+        self._dirs: set[str] = set()
+
+    def add(self, path: str) -> None:
+        self.entries += 1
+        self.name_bytes += len(path)
+        parent = path.rpartition("/")[0]
+        while parent and parent not in self._dirs:
+            self._dirs.add(parent)
+            self.entries += 1
+            self.name_bytes += len(parent)
+            if self.name_bytes > MAX_NAME_BYTES:
+                break
+            parent = parent.rpartition("/")[0]
+        if self.entries > MAX_ENTRIES or self.name_bytes > MAX_NAME_BYTES:
+            raise InputError(limit_error(self.label, self.entries, self.name_bytes))
+
+
+def limit_error(label: str, entries: int, name_bytes: int) -> str:
+    if entries > MAX_ENTRIES:
+        return (f"{label}: more than {MAX_ENTRIES} files and directories; refusing to hold "
+                "them all (see docs/limits.md)")
+    return (f"{label}: more than {MAX_NAME_BYTES // (1024 * 1024)} MiB of path names (very "
+            "deep or very many paths); refusing to hold them all (see docs/limits.md)")
 
 
 class WindowStream:
@@ -249,8 +290,9 @@ def scan_layer(blob: BlobRef, spool_dir: str, label: str) -> LayerScan:
         # A fresh name per scan: offsets repeat across OCI blob files and id() is reused
         # once a stream is freed, and an earlier layer's spool must never be overwritten.
         spool = _Spool(os.path.join(spool_dir, f"layer-{os.getpid()}-{next(_SPOOL_IDS)}"))
+        budget = _NameBudget(label)
         try:
-            members = _read_members(stream, blob, compression, spool, label)
+            members = _read_members(stream, blob, compression, spool, label, budget)
         except TarFormatError as exc:
             raise InputError(f"{label}: corrupt or truncated layer ({compression}): "
                              f"{exc}") from None
@@ -262,7 +304,7 @@ def scan_layer(blob: BlobRef, spool_dir: str, label: str) -> LayerScan:
             raise
         finally:
             spool.close()
-    return LayerScan(members, compression, stream.offset)
+    return LayerScan(members, compression, stream.offset, budget.entries, budget.name_bytes)
 
 
 class _Spool:
@@ -282,8 +324,8 @@ class _Spool:
             self._fh.close()
 
 
-def _read_members(stream: Any, blob: BlobRef, compression: str, spool: _Spool, label: str
-                  ) -> list[LayerMember]:
+def _read_members(stream: Any, blob: BlobRef, compression: str, spool: _Spool, label: str,
+                  budget: _NameBudget) -> list[LayerMember]:
     members: list[LayerMember] = []
     in_place = compression == "none"
     for m in iter_tar(stream):
@@ -291,6 +333,7 @@ def _read_members(stream: Any, blob: BlobRef, compression: str, spool: _Spool, l
         kind = KINDS.get(m.type)
         if path is None or kind is None:
             continue
+        budget.add(path)
         content, magic = None, b""
         if m.type == ord("0"):
             if in_place:

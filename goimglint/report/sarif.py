@@ -122,7 +122,8 @@ def image_path_uri(path: str, fallback: str = "image") -> str:
     clean = "/".join(p for p in path.split("/") if p not in ("", ".", ".."))
     if not clean:
         clean = fallback
-    return urllib.parse.quote(clean, safe="/-._~!$&'()*+,;=@")
+    # a non-UTF-8 name (kept as surrogate escapes) becomes its original bytes, %-encoded
+    return urllib.parse.quote(clean, safe="/-._~!$&'()*+,;=@", errors="surrogateescape")
 
 
 def category_for(result: TargetResult, prefix: str = DEFAULT_CATEGORY) -> str:
