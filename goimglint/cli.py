@@ -99,16 +99,6 @@ def _parse_platform(value: str | None):  # type: ignore[no-untyped-def]
         raise Fatal(str(exc)) from None
 
 
-def _write_output(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, output)
-
-
 @app.command("lint")
 def lint_command(
     images: Annotated[list[str], typer.Argument(
@@ -177,7 +167,9 @@ def inspect_command(
     finally:
         progress.clear()
     render = render_inspect_json if format is InspectFormat.json else render_inspect_text
-    _write_output(render(analyses), output)
+    from goimglint.lint import write_report
+
+    write_report(render(analyses), output)
 
 
 @app.command("rules")

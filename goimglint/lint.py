@@ -97,7 +97,7 @@ def run_lint(opts: LintOptions) -> int:
         write_baseline(results, catalog, opts.write_baseline)
 
     text = _render(opts, results, catalog)
-    _write(text, opts.output)
+    write_report(text, opts.output)
     fail_on = opts.fail_on or getattr(settings, "fail_on", None) or "error"
     return exit_code(results, fail_on)
 
@@ -132,11 +132,12 @@ def _render(opts: LintOptions, results: list[Any], catalog: Any) -> str:
     text = render_text(results, catalog, color)
     if opts.quiet:
         text = "\n".join(line for line in text.splitlines()
-                         if not line.startswith(("Summary", "summary"))) + "\n"
+                         if not line.startswith("goimglint: ")) + "\n"
     return text
 
 
-def _write(text: str, output: Path | None) -> None:
+def write_report(text: str, output: Path | None) -> None:
+    """Standard output, or ``output`` replaced atomically (a reader never sees half a file)."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -227,7 +227,7 @@ class _Store:
         ref = self.blob(name)
         if ref is None:
             raise InputError(f"{self.describe}: {what} {name} is missing from the archive")
-        data = ref.read_all(MAX_JSON)
+        data = ref.read_all(MAX_JSON, f"{self.describe}: {what} {name}")
         try:
             return json.loads(data)
         except (ValueError, RecursionError):
@@ -565,7 +565,7 @@ def _read_digest_json(store: _Store, display: str, digest: str, what: str) -> An
     if blob is None:
         raise InputError(f"{display}: {what} blob {digest} is missing")
     try:
-        return json.loads(blob.read_all(MAX_JSON))
+        return json.loads(blob.read_all(MAX_JSON, f"{display}: {what} blob {digest}"))
     except (ValueError, RecursionError):
         raise InputError(f"{display}: {what} blob {digest} is not valid JSON") from None
 

@@ -73,14 +73,16 @@ class BlobRef:
     offset: int
     size: int
 
-    def read_all(self, limit: int) -> bytes:
+    def read_all(self, limit: int, what: str = "blob") -> bytes:
+        """The whole blob (a manifest, index or config); ``what`` names it in errors."""
         if self.size > limit:
-            raise InputError(f"blob of {self.size} bytes is larger than the {limit}-byte limit")
+            raise InputError(f"{what} is {self.size} bytes, over the {limit}-byte limit for "
+                             "JSON documents")
         with open(self.host_path, "rb") as fh:
             fh.seek(self.offset)
             data = fh.read(self.size)
         if len(data) != self.size:
-            raise InputError(f"{self.host_path}: blob truncated ({len(data)} of {self.size} bytes)")
+            raise InputError(f"{what} is truncated ({len(data)} of {self.size} bytes)")
         return data
 
 
