@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 BLOCK = 512
+ZERO_BLOCK = bytes(BLOCK)
+_NO_PAX: dict[str, str] = {}
 # A PAX or GNU long-name record larger than this is hostile, not a path.
 MAX_META = 1024 * 1024
 
@@ -103,6 +105,13 @@ class ByteStream:
 
 
 def _number(field: bytes) -> int:
+    if field and not field[0] & 0x80:
+        # Fast path, the common case: octal digits, NUL- or space-terminated.
+        digits = field.split(b"\x00", 1)[0]
+        try:
+            return int(digits or b"0", 8)  # int() ignores surrounding spaces
+        except ValueError:
+            pass
     if field and field[0] & 0x80:
         # base-256 (GNU): big-endian two's complement in the remaining bits
         value = field[0] & 0x3F
@@ -188,7 +197,7 @@ def iter_tar(stream: Stream) -> Iterator[TarMember]:
             if not block.strip(b"\x00") and zero_blocks:
                 return
             raise TarFormatError("truncated tar header (unexpected end of data)")
-        if not block.strip(b"\x00"):
+        if block == ZERO_BLOCK:
             zero_blocks += 1
             if zero_blocks >= 2:
                 return
@@ -232,7 +241,7 @@ def iter_tar(stream: Stream) -> Iterator[TarMember]:
             if prefix:
                 name = f"{prefix}/{name}"
         linkname = _cstring(block[157:257])
-        merged = {**pax_global, **pax}
+        merged = {**pax_global, **pax} if pax or pax_global else _NO_PAX
         if long_name is not None:
             name = long_name
         if long_link is not None:
