@@ -135,10 +135,39 @@ def render_inspect_text(analyses: list[Analysis]) -> str:
                 lines.append(f"    interpreter: {elf['interpreter']}")
             if elf.get("needed"):
                 lines.append(f"    needed: {', '.join(elf['needed'])}")
-            if b["load"]:
-                for key, value in b["load"].items():
-                    if value not in (None, [], {}, ""):
-                        lines.append(f"    {key}: {json.dumps(value)[:300]}")
+            lines.extend(_load_lines(b["load"]))
+            lines.extend(_go_lines(go))
         for note in doc["notes"]:
             lines.append(f"  note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def _load_lines(load: dict[str, Any] | None) -> list[str]:
+    """The loader verdict and the dependency tree, as ldd would print it, with why."""
+    if not load:
+        return []
+    out = []
+    if load.get("starts") is not None:
+        verdict = "starts" if load["starts"] else f"does not start: {load.get('failure', '')}"
+        out.append(f"    loader: {load.get('loader') or 'none (static)'}; {verdict}")
+    out += [f"      {line}" for line in load.get("tree") or []]
+    out += [f"    loader note: {n}" for n in load.get("notes") or []]
+    return out
+
+
+def _go_lines(go: dict[str, Any]) -> list[str]:
+    if not go:
+        return []
+    settings = go.get("settings") or {}
+    used = [k for k, v in (go.get("usage") or {}).items() if v is True]
+    out = [f"    go: {go.get('path', '')} CGO_ENABLED={settings.get('CGO_ENABLED', '?')}"
+           + (f" -tags={settings['-tags']}" if settings.get("-tags") else "")
+           + (f"  uses: {', '.join(used)}" if used else "")]
+    resolver = go.get("resolver") or {}
+    for kind in ("ordinary", "local", "reverse"):
+        d = resolver.get(kind)
+        if d:
+            out.append(f"    dns ({kind} names): {d.get('resolver')} resolver, order "
+                       f"{d.get('order')} ({d.get('reason')}"
+                       + (f", {d['source']}" if d.get("source") else "") + ")")
+    return out
