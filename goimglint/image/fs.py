@@ -23,6 +23,10 @@ def normalize_member_name(name: str) -> str | None:
 
     Leading "./" and "/" are dropped, "." components removed and ".." clamped at the root (a
     hostile archive cannot name a path above it). Returns None for the root itself."""
+    if "/." not in name and "//" not in name and "\x00" not in name and not name.startswith("."):
+        # The common case, a plain relative name: no component to drop or clamp.
+        stripped = name.strip("/")
+        return "/" + stripped if stripped else None
     parts: list[str] = []
     for comp in name.replace("\x00", "").split("/"):
         if comp in ("", "."):
@@ -88,13 +92,17 @@ class MergedFS:
         opaque: list[str] = []
         whiteouts: list[str] = []
         for m in members:
-            base = posixpath.basename(m.path)
+            if ".wh." not in m.path:
+                own.append(m)
+                continue
+            parent, _, base = m.path.rpartition("/")
+            parent = parent or "/"
             if base == OPAQUE_MARKER:
-                opaque.append(posixpath.dirname(m.path))
+                opaque.append(parent)
             elif base.startswith(WHITEOUT_PREFIX):
                 name = base[len(WHITEOUT_PREFIX) :]
                 if name and name not in (".", ".."):
-                    whiteouts.append(posixpath.join(posixpath.dirname(m.path), name))
+                    whiteouts.append(posixpath.join(parent, name))
             else:
                 own.append(m)
         if index > 0:
