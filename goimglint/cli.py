@@ -109,15 +109,15 @@ def lint_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report "
                       "to this file instead of standard output.")] = None,
     fail_on: Annotated[FailOn | None, typer.Option("--fail-on", help="Lowest level that "
-                       "makes the exit code 1 [default: error, or the config's fail-on].",
+                       "makes the exit code 1 (default: error, or the config's fail-on).",
                        show_default=False)] = None,
     platform: Annotated[str | None, typer.Option("--platform", help="Only this platform "
-                        "of a multi-platform index: os/arch[/variant].")] = None,
+                        "of a multi-platform index: os/arch or os/arch/variant.")] = None,
     image: Annotated[str | None, typer.Option("--image", help="Only this image of a "
                      "multi-image archive: NAME:TAG.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file (default: "
-                      "goimglint.toml or [tool.goimglint] in pyproject.toml, searched upward).")
-                      ] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Config file (default: goimglint.toml or the tool.goimglint table of "
+        "pyproject.toml, searched upward).")] = None,
     dockerfile: Annotated[Path | None, typer.Option("--dockerfile", help="Dockerfile the "
                           "image was built from: SARIF locations point at its lines.")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Earlier SARIF or "

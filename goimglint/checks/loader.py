@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 
 from goimglint.facts.linkage import LoadFacts, StaleCacheHit
+from goimglint.facts.loader import MissingSymbol
 from goimglint.facts.model import BinaryFacts, ImageFacts
 from goimglint.findings import Finding
 
@@ -81,10 +82,32 @@ def check_unresolved_library(facts: ImageFacts) -> Iterable[Finding]:
             )
 
 
+def _symbol_list(missing: list[MissingSymbol], limit: int = 6) -> str:
+    names = list(dict.fromkeys(m.symbol for m in missing))
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def check_missing_symbol_version(facts: ImageFacts) -> Iterable[Finding]:
     for binary, load in _loaded(facts):
         if load.libc_mismatch or load.arch_mismatch:
             continue
+        by_requester: dict[str, list[MissingSymbol]] = {}
+        for missing in load.missing_symbols:  # musl: no versions, every symbol bound at start
+            by_requester.setdefault(missing.requester, []).append(missing)
+        for requester, symbols in by_requester.items():
+            yield Finding(
+                rule_id="GIL103", path=binary.path, binary=binary.path, layer=binary.layer,
+                variant="musl-symbol",
+                args={"binary": binary.path, "binary_name": posixpath.basename(binary.path),
+                      "requester": requester, "file": "", "provider": "",
+                      "versions": "", "provider_newest": "",
+                      "symbols": _symbol_list(symbols), "first_symbol": symbols[0].symbol,
+                      "libc_version": facts.system.libc_version or "unknown",
+                      "go": _is_go(binary)},
+                evidence={"requester": requester, "symbols": [m.symbol for m in symbols]},
+                key=(binary.path, requester, "musl", *sorted(m.symbol for m in symbols)),
+            )
         grouped: dict[tuple[str, str, str], list[str]] = {}
         newest: dict[tuple[str, str, str], list[str]] = {}
         for problem in load.version_problems:
@@ -139,6 +162,8 @@ def check_libc_mismatch(facts: ImageFacts) -> Iterable[Finding]:
         if load.interpreter_found is False:
             folded.append(f"missing interpreter {load.interpreter}")
         folded += [f"unresolved {d.name}" for d in load.dependencies if not d.found]
+        if load.missing_symbols:
+            folded.append("symbols no object defines: " + _symbol_list(load.missing_symbols))
         yield Finding(
             rule_id="GIL105", path=binary.path, binary=binary.path, layer=binary.layer,
             variant="compat" if load.libc_compat and load.starts else "",

@@ -349,3 +349,165 @@ def _read_verdef(data: bytes, end: str, elf: ElfFile, tags: dict[int, int],
             break
         off += vd_next
     return out
+
+
+# -- dynamic symbols (what the loader binds at start-up) -----------------------------------------
+
+DT_HASH, DT_SYMTAB, DT_RELA, DT_RELASZ, DT_RELAENT, DT_SYMENT = 4, 6, 7, 8, 9, 11
+DT_REL, DT_RELSZ, DT_RELENT, DT_PLTRELSZ, DT_PLTREL, DT_JMPREL = 17, 18, 19, 2, 20, 23
+DT_GNU_HASH, DT_VERSYM = 0x6FFFFEF5, 0x6FFFFFF0
+SHT_DYNSYM = 11
+STB_LOCAL, STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 0, 1, 2, 10
+STT_TLS = 6
+# musl's OK_TYPES (NOTYPE, OBJECT, FUNC, COMMON, TLS) and OK_BINDS (GLOBAL, WEAK, GNU_UNIQUE).
+_OK_TYPES = frozenset({0, 1, 2, 5, 6})
+_OK_BINDS = frozenset({STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE})
+MAX_DYN_SYMBOLS = 1_000_000
+MAX_RELOCATIONS = 4_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicSymbols:
+    """The dynamic symbols one object exports, and the undefined, non-weak symbols its
+    relocations need from the others (musl resolves every one of them at start-up)."""
+
+    defined: frozenset[str]
+    needed: tuple[str, ...]  # unique, in the order musl's reloc_all meets them
+
+
+def read_dynamic_symbols(data: bytes, elf: ElfFile) -> DynamicSymbols | None:
+    """The object's dynamic symbol table as musl's ``find_sym``/``do_relocs`` see it, or None
+    when it has no dynamic section. Raises ElfError on tables outside the file."""
+    dyn = next((s for s in elf.segments if s.type == PT_DYNAMIC), None)
+    if dyn is None or dyn.offset + dyn.filesz > len(data):
+        return None
+    is64 = elf.elf_class == 64
+    end = "<" if elf.little_endian else ">"
+    fmt = end + ("qQ" if is64 else "iI")
+    step = struct.calcsize(fmt)
+    tags: dict[int, int] = {}
+    pos, stop = dyn.offset, dyn.offset + dyn.filesz
+    count = 0
+    while pos + step <= stop and count <= MAX_DYN_ENTRIES:
+        tag, val = struct.unpack_from(fmt, data, pos)
+        if tag == DT_NULL:
+            break
+        tags.setdefault(tag, val)
+        pos += step
+        count += 1
+    if DT_SYMTAB not in tags:
+        return DynamicSymbols(frozenset(), ())
+    strtab = _dynamic_strtab(data, elf, tags)
+    if strtab is None:
+        raise ElfError("dynamic symbols without a string table")
+    symoff = _table_offset(elf, tags[DT_SYMTAB])
+    symsize = 24 if is64 else 16
+    nsyms = _dynsym_count(data, end, elf, tags, symoff, symsize)
+    if symoff + nsyms * symsize > len(data):
+        raise ElfError("dynamic symbol table outside the file")
+    versym: int | None = None
+    if DT_VERSYM in tags:
+        versym = elf.vaddr_to_offset(tags[DT_VERSYM])
+        if versym is not None and versym + 2 * nsyms > len(data):
+            versym = None
+
+    def symbol(i: int) -> tuple[str, int, int, int]:
+        """(name, bind, type, shndx) of symbol i."""
+        off = symoff + i * symsize
+        if is64:
+            st_name, st_info, _other, st_shndx = struct.unpack_from(end + "IBBH", data, off)
+        else:
+            st_name, = struct.unpack_from(end + "I", data, off)
+            st_info, _other, st_shndx = struct.unpack_from(end + "BBH", data, off + 12)
+        name = _cstr(data, strtab[0] + st_name, strtab[0] + strtab[1]) if st_name else ""
+        return name, st_info >> 4, st_info & 0xF, st_shndx
+
+    defined: set[str] = set()
+    for i in range(1, nsyms):
+        name, bind, typ, shndx = symbol(i)
+        if not name or shndx == 0 or bind not in _OK_BINDS or typ not in _OK_TYPES:
+            continue
+        if versym is not None:
+            (ver,) = struct.unpack_from(end + "H", data, versym + 2 * i)
+            if ver & 0x8000:  # hidden version: musl's lookup skips it (versym[i] < 0)
+                continue
+        defined.add(name)
+    needed: dict[str, None] = {}  # ordered set
+    for sym_index in _relocation_symbols(data, end, elf, tags, is64):
+        if sym_index == 0:
+            continue
+        if sym_index >= nsyms:
+            raise ElfError(f"relocation names symbol {sym_index} of {nsyms}")
+        name, bind, _typ, shndx = symbol(sym_index)
+        if name and shndx == 0 and bind != STB_WEAK:
+            needed.setdefault(name)
+    return DynamicSymbols(frozenset(defined), tuple(needed))
+
+
+def _dynsym_count(data: bytes, end: str, elf: ElfFile, tags: dict[int, int], symoff: int,
+                  symsize: int) -> int:
+    """Number of dynamic symbols: .dynsym's size, else DT_HASH's nchain, else the highest
+    index the GNU hash table reaches."""
+    for s in elf.sections:
+        if s.type == SHT_DYNSYM and s.offset == symoff and s.size:
+            return min(s.size // symsize, MAX_DYN_SYMBOLS)
+    if DT_HASH in tags:
+        off = _table_offset(elf, tags[DT_HASH])
+        if off + 8 > len(data):
+            raise ElfError("DT_HASH outside the file")
+        _nbucket, nchain = struct.unpack_from(end + "II", data, off)
+        return min(nchain, MAX_DYN_SYMBOLS)
+    if DT_GNU_HASH in tags:
+        off = _table_offset(elf, tags[DT_GNU_HASH])
+        if off + 16 > len(data):
+            raise ElfError("DT_GNU_HASH outside the file")
+        nbuckets, symbias, bloom_size, _shift = struct.unpack_from(end + "IIII", data, off)
+        word = 8 if elf.elf_class == 64 else 4
+        buckets = off + 16 + bloom_size * word
+        chains = buckets + 4 * nbuckets
+        if nbuckets > MAX_DYN_SYMBOLS or chains > len(data):
+            raise ElfError("DT_GNU_HASH buckets outside the file")
+        top = max(struct.unpack_from(end + f"{nbuckets}I", data, buckets), default=0)
+        if top < symbias:
+            return symbias
+        i = top
+        while i - symbias < MAX_DYN_SYMBOLS:
+            pos = chains + 4 * (i - symbias)
+            if pos + 4 > len(data):
+                raise ElfError("DT_GNU_HASH chain outside the file")
+            (h,) = struct.unpack_from(end + "I", data, pos)
+            i += 1
+            if h & 1:
+                return i
+        raise ElfError("DT_GNU_HASH chain without end")
+    return 0
+
+
+def _relocation_symbols(data: bytes, end: str, elf: ElfFile, tags: dict[int, int],
+                        is64: bool) -> dict[int, None]:
+    """Symbol indexes named by the dynamic relocations, first use first, in musl's order
+    (ldso/dynlink.c reloc_all: DT_JMPREL, then DT_REL, then DT_RELA)."""
+    tables: list[tuple[int, int, bool]] = []  # (address, size, has addend)
+    if DT_JMPREL in tags:
+        tables.append((tags[DT_JMPREL], tags.get(DT_PLTRELSZ, 0), tags.get(DT_PLTREL) == DT_RELA))
+    if DT_REL in tags:
+        tables.append((tags[DT_REL], tags.get(DT_RELSZ, 0), False))
+    if DT_RELA in tags:
+        tables.append((tags[DT_RELA], tags.get(DT_RELASZ, 0), True))
+    out: dict[int, None] = {}
+    total = 0
+    for addr, size, rela in tables:
+        if size == 0:
+            continue
+        off = _table_offset(elf, addr)
+        entsize = (24 if rela else 16) if is64 else (12 if rela else 8)
+        n = size // entsize
+        total += n
+        if total > MAX_RELOCATIONS or off + n * entsize > len(data):
+            raise ElfError("relocation table outside the file")
+        info_fmt = end + ("Q" if is64 else "I")
+        info_at = 8 if is64 else 4
+        for k in range(n):
+            (info,) = struct.unpack_from(info_fmt, data, off + k * entsize + info_at)
+            out.setdefault(info >> 32 if is64 else info >> 8)
+    return out

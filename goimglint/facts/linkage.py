@@ -22,6 +22,7 @@ from goimglint.facts.loader import (
     GlibcInfo,
     ImageLoader,
     LoadedObject,
+    MissingSymbol,
     MuslInfo,
     PathElement,
     VersionProblem,
@@ -206,6 +207,7 @@ class LoadFacts:
     preloads: list[Dependency] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)  # names no directory supplied
     version_problems: list[VersionProblem] = field(default_factory=list)
+    missing_symbols: list[MissingSymbol] = field(default_factory=list)  # musl binds at start
     stale_cache: list[StaleCacheHit] = field(default_factory=list)
     path_elements: list[PathElement] = field(default_factory=list)
     libc_only: bool = False  # every DT_NEEDED belongs to the C library
@@ -334,6 +336,7 @@ def collect_load_facts(fs: MergedFS, config: ImageConfig, system: SystemFacts, p
     facts.objects = result.objects
     facts.preloads = result.preloads
     facts.version_problems = result.version_problems
+    facts.missing_symbols = result.missing_symbols
     facts.notes.extend(result.notes)
     facts.unresolved = [d.name for d in result.dependencies if not d.found and not d.fatal]
     for obj in result.objects[1:]:

@@ -27,7 +27,15 @@ import struct
 from dataclasses import dataclass, field
 
 from goimglint.errors import PathLoopError
-from goimglint.facts.elf import ELF_MAGIC, MACHINES, ElfError, ElfFile, parse_elf
+from goimglint.facts.elf import (
+    ELF_MAGIC,
+    MACHINES,
+    DynamicSymbols,
+    ElfError,
+    ElfFile,
+    parse_elf,
+    read_dynamic_symbols,
+)
 from goimglint.facts.ldcache import DEFAULT_ID_BY_MACHINE, LdCache, LdCacheError, parse_ld_cache
 from goimglint.facts.ldconf import LdSoConf, read_ld_so_conf
 from goimglint.image.fs import MergedFS
@@ -199,6 +207,14 @@ class VersionProblem:
 
 
 @dataclass(slots=True)
+class MissingSymbol:
+    """An undefined, non-weak symbol that no object of the process defines (musl)."""
+
+    requester: str  # loader spelling of the object whose relocation names it
+    symbol: str
+
+
+@dataclass(slots=True)
 class PathElement:
     """One RPATH/RUNPATH element of one object, with what makes it risky."""
 
@@ -216,6 +232,7 @@ class LoadResult:
     dependencies: list[Dependency] = field(default_factory=list)
     preloads: list[Dependency] = field(default_factory=list)
     version_problems: list[VersionProblem] = field(default_factory=list)
+    missing_symbols: list[MissingSymbol] = field(default_factory=list)  # musl only
     fatal_error: str = ""  # the message the loader would stop with ("" = gets past ld.so)
     notes: list[str] = field(default_factory=list)  # what the model could not decide
 
@@ -265,6 +282,7 @@ class ImageLoader:
         self.platform = platform
         self.hwcaps_supported = hwcaps
         self._elf_cache: dict[str, tuple[ElfFile | None, str]] = {}
+        self._symbols: dict[str, DynamicSymbols | None] = {}
         self._glibc: dict[tuple[str, int], GlibcInfo | None] = {}
         self._musl: dict[tuple[str, int], MuslInfo | None] = {}
         self._cache: dict[str, LdCache | None] = {}
@@ -302,6 +320,24 @@ class ImageLoader:
                     result = (None, str(exc))
         self._elf_cache[resolved] = result
         return result
+
+    def dynamic_symbols(self, resolved: str) -> DynamicSymbols | None:
+        """Dynamic symbols of an image file (cached); None when they cannot be read."""
+        if resolved not in self._symbols:
+            elf, _ = self.read_elf(resolved)
+            syms: DynamicSymbols | None = None
+            if elf is not None:
+                try:
+                    data = self.fs.read(resolved, limit=MAX_LIBRARY_BYTES)
+                except OSError:
+                    data = None
+                if data is not None:
+                    try:
+                        syms = read_dynamic_symbols(data, elf)
+                    except ElfError:
+                        syms = None
+            self._symbols[resolved] = syms
+        return self._symbols[resolved]
 
     def header(self, resolved: str) -> bytes | None:
         entry = self.fs.entry(resolved)
@@ -452,6 +488,11 @@ class ImageLoader:
         info = MuslInfo(interpreter=interp, interpreter_resolved=resolved)
         data = self.fs.read(resolved, limit=MAX_LIBRARY_BYTES) or b""
         m = re.search(rb"musl libc \([a-z0-9_]+\)\x00(\d+\.\d+\.\d+[a-z0-9.+-]*)\x00", data)
+        if m is None and b"musl libc (" in data:
+            # musl >= 1.1: the usage text is "musl libc (ARCH)\nVersion %s\n..." and the
+            # version is the separate string __libc_version (src/internal/version.c); the
+            # suffix rule keeps addresses like 127.0.0.1 out.
+            m = re.search(rb"\x00(\d+\.\d+\.\d+(?:[-_][a-z0-9._+-]*)?)\x00", data)
         if m:
             info.version = m.group(1).decode()
         self._musl_path(info, interp, arch)
@@ -1087,8 +1128,40 @@ class _MuslRun:
                     self.note("dependency tree too large; stopped")
                     index = len(queue)
                     break
+        if len(self.objects) <= MAX_OBJECTS:
+            self._check_symbols()
         self._finish()
         return self.result
+
+    def _check_symbols(self) -> None:
+        """ldso/dynlink.c do_relocs: musl binds every symbol at start-up (no lazy binding for
+        the initial objects) and ignores symbol versions; an undefined, non-weak symbol that
+        no object of the process defines prints "Error relocating OBJ: SYM: symbol not
+        found" and the start fails (exit 127). Libraries are relocated before the program."""
+        tables: list[tuple[_Obj, DynamicSymbols]] = []
+        seen: set[str | None] = set()
+        for obj in [*self.objects, self.ldso]:
+            if obj.resolved in seen:
+                continue
+            seen.add(obj.resolved)
+            syms = self.image.dynamic_symbols(obj.resolved) if obj.resolved else None
+            if syms is None:
+                self.note(f"{obj.path}: dynamic symbols not readable; symbol binding not checked")
+                return
+            tables.append((obj, syms))
+        defined: set[str] = set()
+        for _obj, syms in tables:
+            defined |= syms.defined
+        order = [t for t in tables if not t[0].is_main and not t[0].is_interp] + \
+            [t for t in tables if t[0].is_main]
+        for obj, syms in order:
+            for name in syms.needed:
+                if name not in defined:
+                    self.result.missing_symbols.append(MissingSymbol(obj.path, name))
+        first = self.result.missing_symbols[0] if self.result.missing_symbols else None
+        if first is not None and not self.result.fatal_error:
+            self.result.fatal_error = (f"Error relocating {first.requester}: {first.symbol}: "
+                                       "symbol not found")
 
     def _finish(self) -> None:
         for obj in self.objects + ([self.ldso] if self.ldso not in self.objects else []):

@@ -177,8 +177,10 @@ _NET_LOOKUP = ("net.(*conf).hostLookupOrder", "net.(*conf).lookupOrder",
 _CGO_RESOLVER = ("net._C2func_getaddrinfo", "net._Cfunc_getaddrinfo", "net._C_getaddrinfo")
 _X509_ROOTS = ("crypto/x509.initSystemRoots", "crypto/x509.loadSystemRoots",
                "crypto/x509.systemRootsPool")
-_OS_USER_PURE = ("os/user.readColonFile", "os/user.lookupUser", "os/user.lookupUserId",
-                 "os/user.findUserId", "os/user.findUsername")
+# Only os/user/lookup_unix.go (the pure-Go files reader) has these; lookupUser, lookupUserId
+# and friends exist in the cgo implementation (cgo_lookup_unix.go) too.
+_OS_USER_PURE = ("os/user.readColonFile", "os/user.findUserId", "os/user.findUsername",
+                 "os/user.findGroupId", "os/user.findGroupName")
 _OS_USER_CGO = ("os/user._Cfunc_mygetpwuid_r", "os/user._C2func_mygetpwuid_r",
                 "os/user._Cfunc_mygetpwnam_r", "os/user._C2func_mygetpwnam_r",
                 "os/user.lookupUnixUid", "os/user.lookupUnixUser")
@@ -212,9 +214,12 @@ def usage_from_names(names: set[str]) -> GoUsage:
     u.os_user = u.os_user_pure or u.os_user_cgo or mark("os_user", (
         "os/user.Current", "os/user.Lookup", "os/user.LookupId", "os/user.LookupGroup",
         "os/user.LookupGroupId", "os/user.current"))
-    # runtime/cgo's C start-up code is in the table when cgo is linked (internal linking).
+    # runtime/cgo's C start-up code is in the table only with internal linking; its Go and
+    # assembly side (crosscall2, _cgo_panic: runtime/cgo/asm_*.s, callbacks.go) is there
+    # with external linking too (Debian's packages, hugo extended).
     u.runtime_cgo = mark("runtime_cgo", ("x_cgo_init", "_cgo_sys_thread_start",
-                                         "runtime/cgo.init"))
+                                         "runtime/cgo.init", "crosscall2", "_cgo_panic",
+                                         "runtime/cgo.set_crosscall2"))
     prefixes = {"golang.org/x/crypto/x509roots/fallback.": "x509_fallback_roots",
                 "crypto/tls.": "tls", "net/http.": "http"}
     for n in names:
