@@ -67,7 +67,7 @@ def _finding_lines(f: ReportedFinding, paint: bool) -> list[str]:
         lines.append(("    " if i == 0 else "      ") + text)
     origin = []
     if f.layer is not None:
-        origin.append(f"layer {f.layer}")
+        origin.append(f"layer {f.layer + 1}")  # people count layers from 1
     if f.instruction:
         instruction = " ".join(f.instruction.split())
         if len(instruction) > 100:

@@ -39,7 +39,7 @@ def test_text_groups_by_image_and_binary(catalog: Catalog) -> None:
     error = text.index("ERROR   GIL901 MissingInterpreter", app)
     fix = text.index("fix: Build a static binary with CGO_ENABLED=0.", error)
     assert text.index("$ CGO_ENABLED=0 go build -o app .", fix)
-    assert "from: layer 1 | COPY /out/app /app # buildkit" in text
+    assert "from: layer 2 | COPY /out/app /app # buildkit" in text  # index 1, counted from 1
     assert "(1 suppressed finding not shown)" in text
     assert "note: a limit was reached" in text
     assert lines[-1] == "goimglint: 1 error, 1 warning, 1 note in 1 image (1 suppressed)"
