@@ -74,21 +74,11 @@ class ByteStream:
 
     def skip(self, n: int) -> int:
         """Discard n bytes; returns how many were there."""
-        done = 0
-        while done < n:
-            avail = len(self._buf) - self._pos
-            if avail == 0:
-                if not self._fill():
-                    break
-                continue
-            take = min(avail, n - done)
-            self._pos += take
-            done += take
-        self.offset += done
-        return done
+        return self.copy(n, None)
 
-    def copy(self, n: int, write: Callable[[bytes], object]) -> int:
-        """Pass n bytes to ``write`` in chunks; returns how many were there."""
+    def copy(self, n: int, write: Callable[[bytes], object] | None) -> int:
+        """Pass n bytes to ``write`` in chunks (None: discard them); returns how many were
+        there."""
         done = 0
         while done < n:
             avail = len(self._buf) - self._pos
@@ -97,7 +87,8 @@ class ByteStream:
                     break
                 continue
             take = min(avail, n - done)
-            write(self._buf[self._pos:self._pos + take])
+            if write is not None:
+                write(self._buf[self._pos:self._pos + take])
             self._pos += take
             done += take
         self.offset += done
