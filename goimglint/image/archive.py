@@ -12,10 +12,12 @@ import json
 import os
 import posixpath
 import shutil
+import signal
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,28 +128,43 @@ class ImageTarget:
         return Image(self.reference, config, layers, fs, self.source_format)
 
 
+def _ignore_sigint() -> None:
+    # Ctrl-C is the parent's to handle: it stops the workers and removes the temp dir.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _scan_all(specs: list[_LayerSpec], tmpdir: str, workers: int) -> Iterator[tuple[int, Any]]:
-    """Scan layers in order, at most ``workers`` at a time (decompression releases the GIL),
-    yielding each as soon as it and every lower layer are done."""
+    """Scan layers in order, at most ``workers`` ahead of the merge, yielding each as soon as
+    it and every lower layer are done.
+
+    Several layers are scanned in worker processes: decompression alone would overlap in
+    threads (zlib, ISA-L and zstd release the GIL), but parsing tens of thousands of tar
+    headers per layer is Python work that only processes run side by side."""
     if workers <= 1 or len(specs) <= 1:
         for i, spec in enumerate(specs):
             yield i, scan_layer(spec.blob, tmpdir, _label(i, spec))
         return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: dict[int, Future[Any]] = {}
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    pending: dict[int, Future[Any]] = {}
+    try:
         next_submit = 0
         for i in range(len(specs)):
-            while next_submit < len(specs) and next_submit < i + workers:
+            while next_submit < len(specs) and next_submit <= i + workers:
                 spec = specs[next_submit]
                 pending[next_submit] = pool.submit(
                     scan_layer, spec.blob, tmpdir, _label(next_submit, spec))
                 next_submit += 1
-            try:
-                yield i, pending.pop(i).result()
-            except BaseException:
-                for fut in pending.values():
-                    fut.cancel()
-                raise
+            yield i, pending.pop(i).result()
+    except BrokenProcessPool:
+        raise InputError("a layer reader process died (out of memory?)") from None
+    finally:
+        for fut in pending.values():
+            fut.cancel()
+        # Stop workers still reading a layer: nothing may outlive the run's temp dir.
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            if proc.is_alive() and pending:
+                proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _label(index: int, spec: _LayerSpec) -> str:
