@@ -313,15 +313,16 @@ def _scan_tree(facts: SizeFacts, fs: MergedFS) -> None:
                 facts.setid_files.append(SpecialFile(
                     e.path, e.mode, e.uid, e.gid, e.layer,
                     setuid=bool(e.mode & 0o4000), setgid=bool(e.mode & 0o2000)))
-            name = posixpath.basename(e.path)
-            parent = posixpath.dirname(e.path)
-            if name == "go" and posixpath.basename(parent) == "bin":
-                goroot = posixpath.dirname(parent)
-                if goroot != "/" and _is_dir(fs, posixpath.join(goroot, "pkg", "tool")):
+            # endswith() first: this loop sees every file of the image.
+            if e.path.endswith("/bin/go"):
+                goroot = e.path[:-len("/bin/go")]
+                if goroot and _is_dir(fs, posixpath.join(goroot, "pkg", "tool")):
                     locations.append(Location("goroot", goroot))
-            elif name == "trim.txt" and _looks_like_build_cache(fs, parent):
-                locations.append(Location("build-cache", parent))
-        elif e.kind is EntryKind.DIR and posixpath.basename(e.path) == "download":
+            elif e.path.endswith("/trim.txt"):
+                parent = posixpath.dirname(e.path)
+                if _looks_like_build_cache(fs, parent):
+                    locations.append(Location("build-cache", parent))
+        elif e.kind is EntryKind.DIR and e.path.endswith("/download"):
             cache = posixpath.dirname(e.path)
             if posixpath.basename(cache) == "cache" and cache != "/":
                 modcache = posixpath.dirname(cache)
