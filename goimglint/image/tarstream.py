@@ -55,23 +55,33 @@ class ByteStream:
         self._pos = 0
         self.offset = 0
 
-    def _fill(self) -> bool:
+    def _next_chunk(self) -> bool:
+        """Make the next non-empty chunk current (what was left of the old one is gone)."""
         for chunk in self._chunks:
             if chunk:
-                self._buf = self._buf[self._pos:] + chunk if self._pos < len(self._buf) else chunk
-                self._pos = 0
+                self._buf, self._pos = chunk, 0
                 return True
+        self._buf, self._pos = b"", 0
         return False
 
     def read(self, n: int) -> bytes:
         """Exactly n bytes, or fewer only at the end of the stream."""
-        while len(self._buf) - self._pos < n:
-            if not self._fill():
-                break
-        out = self._buf[self._pos:self._pos + n]
-        self._pos += len(out)
-        self.offset += len(out)
-        return out
+        buf, pos = self._buf, self._pos
+        end = pos + n
+        if end <= len(buf):
+            self._pos = end
+            self.offset += n
+            return buf[pos:end]
+        # Across chunks: join only the bytes asked for, never a whole multi-MB chunk.
+        parts = [buf[pos:]]
+        got = len(parts[0])
+        while got < n and self._next_chunk():
+            take = min(n - got, len(self._buf))
+            parts.append(self._buf[:take])
+            self._pos = take
+            got += take
+        self.offset += got
+        return b"".join(parts)
 
     def skip(self, n: int) -> int:
         """Discard n bytes; returns how many were there."""
@@ -89,7 +99,7 @@ class ByteStream:
         while done < n:
             avail = len(self._buf) - self._pos
             if avail == 0:
-                if not self._fill():
+                if not self._next_chunk():
                     break
                 continue
             take = min(avail, n - done)
