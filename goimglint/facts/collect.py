@@ -12,7 +12,13 @@ from goimglint.facts.gofacts import (
     collect_go_facts,
     complete_go_facts,
 )
-from goimglint.facts.linkage import collect_load_facts, collect_system_facts, resolve_dlopen
+from goimglint.facts.linkage import (
+    ImageLoader,
+    collect_load_facts,
+    collect_system_facts,
+    image_loader,
+    resolve_dlopen,
+)
 from goimglint.facts.model import BinaryFacts, ImageFacts
 from goimglint.facts.size import collect_size_facts
 from goimglint.image.archive import Image, repository_of
@@ -36,7 +42,9 @@ def collect_facts(image: Image, today: str = "") -> ImageFacts:
         layers=image.layers,
         today=today,
     )
-    facts.system = collect_system_facts(fs, config)
+    # One loader model per image: it caches ld.so.cache and directory lookups.
+    loader = image_loader(fs, config)
+    facts.system = collect_system_facts(fs, config, loader=loader)
     # The loader model follows PATH, WorkingDir, symlinks and #! chains to the ELF the kernel
     # finally loads (the interpreter of a script entrypoint).
     entry_target = facts.system.entrypoint.executable
@@ -44,7 +52,7 @@ def collect_facts(image: Image, today: str = "") -> ImageFacts:
     for name in facts.dns.nss_modules:
         # glibc dlopen()s libnss_<name>.so.2 from libc: the loader model knows where it lands
         # (ld.so.cache, LD_LIBRARY_PATH), better than a fixed list of directories.
-        dep = resolve_dlopen(fs, config, facts.system, f"libnss_{name}.so.2")
+        dep = resolve_dlopen(fs, config, facts.system, f"libnss_{name}.so.2", loader)
         if dep is not None:
             facts.dns.nss_modules[name] = (dep.path or dep.resolved or "") if dep.found else ""
     _note_cut_config_files(fs, facts)
@@ -52,7 +60,7 @@ def collect_facts(image: Image, today: str = "") -> ImageFacts:
         is_entry = entry.path == entry_target
         if not (_is_candidate(entry) or (is_entry and entry.magic == b"\x7fELF")):
             continue
-        binary = _binary_facts(fs, config, facts, entry, is_entry)
+        binary = _binary_facts(fs, config, facts, entry, is_entry, loader)
         if binary is not None:
             facts.binaries.append(binary)
     facts.size = collect_size_facts(fs, config, image.layers, facts.binaries)
@@ -60,7 +68,7 @@ def collect_facts(image: Image, today: str = "") -> ImageFacts:
 
 
 def _binary_facts(fs: MergedFS, config: ImageConfig, facts: ImageFacts, entry: Entry,
-                  is_entry: bool) -> BinaryFacts | None:
+                  is_entry: bool, loader: ImageLoader) -> BinaryFacts | None:
     common = dict(path=entry.path, size=entry.size, mode=entry.mode, uid=entry.uid,
                   gid=entry.gid, layer=entry.layer, is_entrypoint=is_entry)
     if entry.size > MAX_BINARY_BYTES:
@@ -91,7 +99,7 @@ def _binary_facts(fs: MergedFS, config: ImageConfig, facts: ImageFacts, entry: E
         go = complete_go_facts(go, facts.dns, config)
     binary = BinaryFacts(elf=elf, go=go, elf_error=truncated or None,
                          **common)  # type: ignore[arg-type]
-    binary.load = collect_load_facts(fs, config, facts.system, entry.path, elf)
+    binary.load = collect_load_facts(fs, config, facts.system, entry.path, elf, loader)
     return binary
 
 

@@ -4,14 +4,13 @@ how the container runtime gets to it (entrypoint, PATH, WorkingDir, User).
 ``collect_system_facts`` gathers the image-wide facts once; ``collect_load_facts`` replays the
 kernel and the loader for one ELF executable. Everything here is plain dataclasses of
 JSON-friendly values (``dataclasses.asdict`` works); the heavy, cached state lives in an
-``ImageLoader`` kept per filesystem."""
+``ImageLoader`` that ``collect_facts`` builds once per image and passes in."""
 
 from __future__ import annotations
 
 import posixpath
 import re
 import shlex
-import weakref
 from dataclasses import dataclass, field
 
 from goimglint.errors import PathLoopError
@@ -46,10 +45,6 @@ SHELL_WORDS = {
     "read", "wait", "command", "type", "unset", "shift", "getopts", "alias", "local", "return",
     "{", "(", "!", "[[", "readonly", "times", "kill", "pwd", "hash",
 }
-
-_LOADERS: weakref.WeakKeyDictionary[MergedFS, tuple[int, ImageLoader]] = \
-    weakref.WeakKeyDictionary()
-
 
 # -- image-wide facts ------------------------------------------------------------------------
 
@@ -222,22 +217,18 @@ class LoadFacts:
 
 def image_loader(fs: MergedFS, config: ImageConfig, hwcaps: tuple[str, ...] | None = None
                  ) -> ImageLoader:
-    """The cached loader model of this filesystem and config."""
-    key = id(config)
-    cached = _LOADERS.get(fs)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    """The loader model of this filesystem and config. Build it once per image and pass it
+    to the collectors below: it caches what it learns (ld.so.cache, directory listings)."""
     platform = expected_machine(config.platform.architecture) if config.has_config else None
-    loader = ImageLoader(fs, config.env_map(), config.working_dir or "/", platform, hwcaps)
-    _LOADERS[fs] = (key, loader)
-    return loader
+    return ImageLoader(fs, config.env_map(), config.working_dir or "/", platform, hwcaps)
 
 
 def collect_system_facts(fs: MergedFS, config: ImageConfig,
-                         hwcaps: tuple[str, ...] | None = None) -> SystemFacts:
+                         hwcaps: tuple[str, ...] | None = None,
+                         loader: ImageLoader | None = None) -> SystemFacts:
     """Image-wide facts. ``hwcaps`` limits the glibc-hwcaps levels assumed supported by the
-    CPU (default: all, as on a current x86-64 machine)."""
-    loader = image_loader(fs, config, hwcaps)
+    CPU (default: all, as on a current x86-64 machine) when no ``loader`` is given."""
+    loader = loader or image_loader(fs, config, hwcaps)
     env = config.env_map()
     facts = SystemFacts(ld_so_conf=loader.ld_so_conf)
     platform = loader.platform
@@ -281,9 +272,9 @@ def collect_system_facts(fs: MergedFS, config: ImageConfig,
 
 
 def collect_load_facts(fs: MergedFS, config: ImageConfig, system: SystemFacts, path: str,
-                       elf: ElfFile) -> LoadFacts:
+                       elf: ElfFile, loader: ImageLoader | None = None) -> LoadFacts:
     """Replay execve and the image's loader for the executable at ``path``."""
-    loader = image_loader(fs, config)
+    loader = loader or image_loader(fs, config)
     facts = LoadFacts(
         elf_class=elf.elf_class, endianness="little" if elf.little_endian else "big",
         machine=elf.machine_name, kind=elf.kind, interpreter=elf.interpreter,
@@ -654,10 +645,11 @@ def _dirs_searchable(fs: MergedFS, resolved: str, user: UserFacts) -> bool:
         d = posixpath.dirname(d)
 
 
-def _lookpath(fs: MergedFS, name: str, path_env: str, cwd: str, facts: EntrypointFacts
-              ) -> tuple[str | None, str | None]:
+def lookpath(fs: MergedFS, name: str, path_env: str, cwd: str
+             ) -> tuple[str | None, str | None, list[str]]:
     """Go's exec.LookPath as runc calls it: a name with a slash is taken as is; otherwise
-    each PATH entry in turn, accepting a non-directory with any execute bit."""
+    each PATH entry in turn, accepting a non-directory with any execute bit. Returns the
+    path that worked, where it resolves to in the image, and every candidate tried."""
     def executable(p: str) -> str | None:
         try:
             resolved = fs.resolve(p, cwd=cwd)
@@ -669,15 +661,15 @@ def _lookpath(fs: MergedFS, name: str, path_env: str, cwd: str, facts: Entrypoin
         return resolved
 
     if "/" in name:
-        facts.candidates.append(name)
-        return name, executable(name)
+        return name, executable(name), [name]
+    tried: list[str] = []
     for d in path_env.split(":"):
         candidate = posixpath.join(d or ".", name)
-        facts.candidates.append(candidate)
+        tried.append(candidate)
         resolved = executable(candidate)
         if resolved is not None:
-            return candidate, resolved
-    return None, None
+            return candidate, resolved, tried
+    return None, None, tried
 
 
 def collect_entrypoint_facts(fs: MergedFS, config: ImageConfig, user: UserFacts
@@ -699,16 +691,22 @@ def collect_entrypoint_facts(fs: MergedFS, config: ImageConfig, user: UserFacts
     shell = (len(argv) >= 3 and argv[1] == "-c"
              and posixpath.basename(argv[0]) in SHELLS)
     facts.form = "shell" if shell else "exec"
-    exec_path, resolved = _lookpath(fs, argv[0], facts.path_env, cwd, facts)
+    exec_path, resolved, facts.candidates = lookpath(fs, argv[0], facts.path_env, cwd)
     facts.path = exec_path
     if resolved is None:
         # Distinguish "there but not executable" from "not there".
+        loop = False
         try:
             there = fs.resolve(argv[0], cwd=cwd) if "/" in argv[0] else None
         except PathLoopError:
-            there = None
+            there, loop = None, True
         e = fs.entry(there) if there else None
-        if e is not None and e.kind is EntryKind.DIR:
+        if loop:
+            # Go's LookPath stats the path: ELOOP, not ENOENT (on PATH a loop is skipped).
+            facts.kind = facts.problem = "missing"
+            facts.detail = (f"exec: \"{argv[0]}\": stat {argv[0]}: too many levels of "
+                            "symbolic links")
+        elif e is not None and e.kind is EntryKind.DIR:
             facts.problem, facts.kind = "directory", "directory"
             facts.detail = f"exec: \"{argv[0]}\": is a directory"
         elif e is not None:
@@ -782,8 +780,7 @@ def _follow_exec(fs: MergedFS, resolved: str, shown: str, cwd: str, user: UserFa
                     not step.argument.startswith("-"):
                 # "#!/usr/bin/env prog": env looks prog up on PATH.
                 target = step.argument.split()[0]
-                probe = EntrypointFacts()
-                _p, r = _lookpath(fs, target, env.get("PATH", DEFAULT_PATH), cwd, probe)
+                _p, r, _tried = lookpath(fs, target, env.get("PATH", DEFAULT_PATH), cwd)
                 if r is None:
                     facts.problem = facts.problem or "interpreter-missing"
                     facts.detail = facts.detail or (
@@ -836,8 +833,7 @@ def _shell_command(fs: MergedFS, script: str, path_env: str, cwd: str,
     if first in SHELL_WORDS or not re.fullmatch(r"[A-Za-z0-9_./+-]+", first):
         return
     facts.shell_command = first
-    probe = EntrypointFacts()
-    _p, resolved = _lookpath(fs, first, path_env, cwd, probe)
+    _p, resolved, _tried = lookpath(fs, first, path_env, cwd)
     facts.shell_command_resolved = resolved
     if resolved is None:
         facts.shell_command_problem = "not-found"
@@ -854,8 +850,8 @@ def parse_elf_at(fs: MergedFS, path: str) -> ElfFile | None:
         return None
 
 
-def resolve_dlopen(fs: MergedFS, config: ImageConfig, system: SystemFacts, soname: str
-                   ) -> Dependency | None:
+def resolve_dlopen(fs: MergedFS, config: ImageConfig, system: SystemFacts, soname: str,
+                   loader: ImageLoader | None = None) -> Dependency | None:
     """How glibc would find ``soname`` when libc dlopen()s it (NSS modules): libc has no
     RPATH or RUNPATH, so LD_LIBRARY_PATH, ld.so.cache, then the trusted directories. None
     when the image has no glibc for its platform (musl has no NSS)."""
@@ -871,5 +867,5 @@ def resolve_dlopen(fs: MergedFS, config: ImageConfig, system: SystemFacts, sonam
     # A stand-in object that needs only ``soname``, loaded by the image's glibc loader.
     requester = ElfFile(system.platform_class or 64, little, machine, 0, 3, 0,
                         interpreter=glibc.interpreter, needed=[soname])
-    result = image_loader(fs, config).load(glibc.libc_path or "/", requester)
+    result = (loader or image_loader(fs, config)).load(glibc.libc_path or "/", requester)
     return next((d for d in result.dependencies if d.name == soname), None)

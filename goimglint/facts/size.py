@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from goimglint.errors import PathLoopError
 from goimglint.facts.gofacts import CA_FILES
+from goimglint.facts.linkage import DEFAULT_PATH, lookpath
 from goimglint.image.fs import MergedFS
 from goimglint.image.model import Entry, EntryKind, ImageConfig, LayerInfo
 
@@ -37,7 +38,6 @@ SHELL_PATH = "/bin/sh"
 SHELL_NAMES = ("sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox")
 ZONEINFO_DIR = "/usr/share/zoneinfo"
 PASSWD_FILES = ("/etc/passwd", "/etc/group")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_OS_RELEASE_BYTES = 64 * 1024
 MAX_PASSWD_BYTES = 4 * 1024 * 1024
 WASTED_EXAMPLES = 10
@@ -419,20 +419,12 @@ def _user(facts: SizeFacts, fs: MergedFS, config: ImageConfig) -> None:
 
 
 def _find_executable(fs: MergedFS, config: ImageConfig, name: str) -> str | None:
-    """argv[0] as runc finds it: relative to WorkingDir with a slash, else along PATH."""
+    """argv[0] as runc finds it (the loader model's LookPath): relative to WorkingDir with
+    a slash, else along PATH."""
     cwd = config.working_dir or "/"
     if not cwd.startswith("/"):
         cwd = "/" + cwd
-    if "/" in name:
-        return _resolve(fs, name, cwd=cwd)
-    for d in config.env_map().get("PATH", DEFAULT_PATH).split(":"):
-        resolved = _resolve(fs, posixpath.join(d or ".", name), cwd=cwd)
-        if resolved is None:
-            continue
-        e = fs.entry(resolved)
-        if e is not None and e.kind is EntryKind.FILE and e.mode & 0o111:
-            return resolved
-    return None
+    return lookpath(fs, name, config.env_map().get("PATH", DEFAULT_PATH), cwd)[1]
 
 
 def _classify(fs: MergedFS, path: str | None, arg: str,

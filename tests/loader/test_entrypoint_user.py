@@ -99,6 +99,31 @@ def test_not_elf_nor_script(tmp_path: Path) -> None:
         assert not real_start(root, ["/app"])
 
 
+@needs_root
+def test_symlink_loop_entrypoint(tmp_path: Path, bins: Bins) -> None:
+    """A looping symlink is ELOOP for execve and for Go's LookPath stat, not "not found";
+    on PATH the loop is skipped and the next directory is tried."""
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    (root / "app").symlink_to("/loop")
+    (root / "loop").symlink_to("/app")
+    facts = image_facts(root, entrypoint=["/app"])
+    [f] = gil106(findings(facts))
+    assert f.variant == "missing"
+    assert "too many levels of symbolic links" in f.args["detail"], f.args["detail"]
+    if IS_ROOT:
+        run = chroot_run(root, ["/app"])
+        assert run.returncode != 0 and "Too many levels of symbolic links" in run.stderr
+    install(bins.go_static, root, "/bin/app")
+    (root / "usr" / "local" / "bin").mkdir(parents=True)
+    (root / "usr" / "local" / "bin" / "app").symlink_to("/app")  # first on PATH: a loop
+    facts = image_facts(root, cmd=["app"])
+    assert not gil106(findings(facts))
+    assert facts.system.entrypoint.resolved == "/bin/app"
+    if IS_ROOT:
+        assert real_start(root, ["app"])
+
+
 def test_path_lookup_and_working_dir(tmp_path: Path, bins: Bins) -> None:
     root = tmp_path / "root"
     root.mkdir()
