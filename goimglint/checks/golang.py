@@ -84,12 +84,17 @@ def check_nsswitch_mdns(facts: ImageFacts) -> Iterable[Finding]:
         if src.file != "/etc/nsswitch.conf":
             origin += (" (a fragment; /etc/nsswitch.conf has " +
                        ("an mdns source too)" if in_main else "no mdns source)"))
+        # glibc reads only the main file, and a source whose module it cannot load is
+        # UNAVAIL: skipped at once (default action continue), so nothing waits on it.
+        skipped = (src.file == "/etc/nsswitch.conf"
+                   and facts.dns.nss_modules.get(src.name, "x") == "")
+        variant = "module-missing" if skipped else "" if cgo_binaries else "go-resolver"
         yield Finding(
-            rule_id="GIL301", path=src.file, config_key="", variant="" if cgo_binaries else
-            "go-resolver",
+            rule_id="GIL301", path=src.file, config_key="", variant=variant,
             args={"source": src.text(), "origin": origin, "hosts_line": hosts.text(),
                   "file": src.file, "line": src.line, "binaries": cgo_binaries,
-                  "count": len(cgo_binaries), "in_main": in_main},
+                  "count": len(cgo_binaries), "in_main": in_main,
+                  "module": f"libnss_{src.name}.so.2"},
             evidence={"hosts": hosts.text(), "file": src.file, "line": src.line,
                       "cgo_binaries": cgo_binaries, "main_file_has_mdns": in_main},
             key=(src.file, src.name),

@@ -62,14 +62,21 @@ MDNS = "hosts: files mdns4_minimal [NOTFOUND=return] dns\n"
 
 def test_gil301_level_follows_cgo(gobin: G, tmp_path: Path) -> None:
     cgo, nocgo = gobin("net-cgo"), gobin("net-nocgo")
+    # nss-mdns installed (glibc finds libnss_mdns4_minimal.so.2).
+    module = {"/usr/lib/x86_64-linux-gnu/libnss_mdns4_minimal.so.2": b"\x7fELF"}
     # mdns on the line, ordinary names stay on Go's resolver: note.
-    f = run("GIL301", image(tmp_path, [cgo, nocgo], {"/etc/nsswitch.conf": MDNS}))
+    f = run("GIL301", image(tmp_path, [cgo, nocgo], {"/etc/nsswitch.conf": MDNS, **module}))
     assert [x.variant for x in f] == ["go-resolver"]
     assert f[0].args["line"] == 1 and f[0].path == "/etc/nsswitch.conf"
     # mdns.allow sends ordinary names to cgo: warning naming the cgo binary only.
     f = run("GIL301", image(tmp_path, [cgo, nocgo], {"/etc/nsswitch.conf": MDNS,
-                                                     "/etc/mdns.allow": ".local\n"}))
+                                                     "/etc/mdns.allow": ".local\n", **module}))
     assert [x.variant for x in f] == [""] and f[0].args["binaries"] == ["/app0"]
+    # The same without nss-mdns installed: glibc skips the source (UNAVAIL), nothing waits.
+    f = run("GIL301", image(tmp_path, [cgo, nocgo], {"/etc/nsswitch.conf": MDNS,
+                                                     "/etc/mdns.allow": ".local\n"}))
+    assert [x.variant for x in f] == ["module-missing"]
+    assert f[0].args["module"] == "libnss_mdns4_minimal.so.2"
     # From a fragment, with the line number of the fragment.
     f = run("GIL301", image(tmp_path, [nocgo], {
         "/etc/nsswitch.conf": "passwd: files\nhosts: files dns\n",
