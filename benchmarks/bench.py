@@ -225,7 +225,32 @@ def _write_oci(out: Path, config: bytes, config_digest: str, layers: list[tuple[
         _add_bytes(tf, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
 
 
-def run_once(argv: list[str], ok_codes: tuple[int, ...] = (0,)) -> Sample:
+SETTLE_SECONDS = 3.0
+
+
+def settle() -> None:
+    """Let the machine calm down after the previous tool: flush its writes and give the
+    kernel a moment to reclaim its memory. Measured on the 2-core machine: a run started
+    right after syft (2.9 GB RSS, GBs of unpacked layers) costs 10-30% more CPU, whichever
+    tool it is."""
+    os.sync()
+    time.sleep(SETTLE_SECONDS)
+
+
+def warm_up(path: Path) -> None:
+    """Read the archive once before the rounds: whichever tool ran first would otherwise pay
+    for reading it from disk (1.5 million blocks in, seen on the first run of a round)."""
+    start = time.perf_counter()
+    done = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            done += len(chunk)
+    print(f"  warm-up: read {done / 1e6:.0f} MB in {time.perf_counter() - start:.2f} s",
+          file=sys.stderr, flush=True)
+
+
+def run_once(argv: list[str], ok_codes: tuple[int, ...] = (0,), label: str = "") -> Sample:
+    settle()
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -236,6 +261,10 @@ def run_once(argv: list[str], ok_codes: tuple[int, ...] = (0,)) -> Sample:
     ok = code in ok_codes
     if not ok:
         print(f"  ! {' '.join(argv[:4])}... exited {code}: {err.strip()[:200]}", file=sys.stderr)
+    # Every sample, so an outlier can be told apart: CPU spent (user, sys) or time waited.
+    print(f"  {label or argv[0]}: {elapsed:.2f} s wall, {usage.ru_utime:.2f} s user, "
+          f"{usage.ru_stime:.2f} s sys, {usage.ru_inblock} blocks in", file=sys.stderr,
+          flush=True)
     return Sample(elapsed, usage.ru_maxrss / 1024, ok)
 
 
@@ -289,10 +318,16 @@ def main() -> int:
             for fmt, path in paths.items():
                 cmds = commands(fmt, path, tmp)
                 samples: dict[str, list[Sample]] = {k: [] for k in cmds}
-                for _ in range(args.runs):  # interleaved: one run of each per round
-                    for name, argv in cmds.items():
+                warm_up(path)
+                names = list(cmds)
+                for r in range(args.runs):
+                    # Interleaved, one run of each per round, the order rotated each round so
+                    # no tool always runs right after syft (the one that fills page cache
+                    # and memory).
+                    for name in names[r % len(names):] + names[:r % len(names)]:
+                        argv = cmds[name]
                         samples[name].append(run_once(argv, (0, 1) if name == "goimglint"
-                                                      else (0,)))
+                                                      else (0,), f"{size} {fmt} {name}"))
                 med = {k: statistics.median(s.seconds for s in v) for k, v in samples.items()}
                 floor = med["floor"]
                 for name, v in samples.items():
