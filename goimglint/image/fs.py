@@ -122,9 +122,7 @@ class MergedFS:
         self.layer_count = max(self.layer_count, index + 1)
 
     def _add(self, layer: int, m: LayerMember) -> None:
-        parent = self._entries.get(m.path.rpartition("/")[0] or "/")
-        if parent is None or parent.kind is not EntryKind.DIR:  # else nothing to create
-            self._ensure_parent_dirs(m.path, layer)
+        self._ensure_parent_dirs(m.path, layer)
         old = self._entries.get(m.path)
         content, magic, size, kind = m.content, m.magic, m.size, m.kind
         if m.hardlink is not None:
